@@ -1,0 +1,35 @@
+"""The dataset plugin interface: one file in datasets/ per dataset.
+
+A dataset adapter turns its source into the video store (bench.store) and says how it
+should be evaluated and trained by default:
+
+- ``Config``: a dataclass (e.g. the synthetic generator's seed and difficulty);
+- ``open(data_root)``: return the prepared VideoStore (the synthetic dataset generates it
+  on first use; real datasets raise DataError naming ``bench data prepare``);
+- ``prepare(src, data_root)``: convert a source layout into the store (real datasets);
+- ``trainer_defaults``: trainer overrides for this dataset (e.g. fewer steps on CPU data);
+- ``protocol_defaults``: protocol overrides (e.g. no progression with repeated phases).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from bench.errors import DataError
+from bench.store import VideoStore
+
+
+class Dataset:
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    trainer_defaults: ClassVar[dict[str, Any]] = {}
+    protocol_defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, cfg: Any):
+        self.cfg = cfg
+
+    def open(self, data_root: Path) -> VideoStore:
+        raise NotImplementedError
+
+    def prepare(self, src: Path, data_root: Path) -> VideoStore:
+        raise DataError(f"dataset {self.name} is generated, not converted; it needs no --src")

@@ -1,0 +1,51 @@
+"""The method plugin interface: one file in methods/ per alignment objective.
+
+A method is an ``nn.Module`` (so it can own trainable parts such as a projection head or
+learnable gap penalties) with:
+
+- ``Config``: a dataclass of its hyperparameters, defaults = its paper's values;
+- ``batch_spec()``: how its training batches are built (bench.batch.BatchSpec);
+- ``loss(batch, emb)``: ``emb`` is the encoder's output (B, V, T, D) for ``batch``; returns
+  a dict with ``"loss"`` (the scalar to minimise) and every named part, for logs and
+  ablations;
+- ``variants``: named ablation variants, each a dict of Config overrides;
+- ``per_dataset_defaults``: Config overrides its paper gives per dataset (or per action);
+- ``search_space(trial)``: Optuna suggestions over its Config fields.
+
+Register it with ``@register_method("name")``; ``bench list`` shows it and the runner,
+tuner and tests pick it up.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from bench.batch import Batch, BatchSpec
+
+
+class Method(nn.Module):
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    variants: ClassVar[dict[str, dict[str, Any]]] = {}
+    per_dataset_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    trainable: ClassVar[bool] = True
+    """False for baselines that are evaluated without training (the untrained encoder)."""
+
+    def __init__(self, cfg: Any, embed_dim: int, num_classes: int = 0):
+        super().__init__()
+        self.cfg = cfg
+        self.embed_dim = embed_dim
+        self.num_classes = num_classes
+
+    def batch_spec(self) -> BatchSpec:
+        raise NotImplementedError
+
+    def loss(self, batch: Batch, emb: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    @classmethod
+    def search_space(cls, trial: Any) -> dict[str, Any]:
+        """Optuna suggestions: {config field: trial.suggest_*(...)}. Empty: nothing to tune."""
+        return {}
