@@ -1,0 +1,162 @@
+"""The ``bench`` command line: list | run | suite | report | config | data.
+
+Every user error (BenchError) is one line on stderr, ``error: ...``, and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from bench.errors import BenchError
+from bench.protocol.config import HEADLINE_METRICS, PRESETS
+from bench.registry import DATASETS, ENCODERS, METHODS
+from bench.report import write_leaderboard
+from bench.run_config import resolve
+from bench.runner import execute, open_dataset
+
+console = Console()
+
+
+def _add_config_args(parser: argparse.ArgumentParser, with_method: bool = True) -> None:
+    if with_method:
+        parser.add_argument("--method", help="method name (bench list methods)")
+        parser.add_argument("--variant", help="named ablation variant of the method")
+    parser.add_argument("--dataset", default=None, help="dataset name (default synthetic)")
+    parser.add_argument("--encoder", default=None, help="encoder name (default cnn_transformer)")
+    parser.add_argument("--protocol", default=None, help=f"protocol preset: {', '.join(PRESETS)}")
+    parser.add_argument("--config", dest="config_file", help="YAML file with method:/dataset:/encoder:/trainer:/protocol: sections")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one config value, e.g. --set trainer.steps=100 (repeatable)")
+    parser.add_argument("--results", type=Path, default=Path("results"), help="results directory")
+    parser.add_argument("--data", type=Path, default=Path("data"), help="prepared-data directory")
+
+
+def _metrics_table(title: str, metrics: dict[str, float]) -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in metrics.items():
+        style = "bold" if name in HEADLINE_METRICS else ""
+        table.add_row(name, f"{value:.2f}" if value is not None else "-", style=style)
+    return table
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    kinds = {"methods": METHODS, "datasets": DATASETS, "encoders": ENCODERS}
+    for kind in ([args.kind] if args.kind else kinds):
+        console.print(f"[bold]{kind}[/]")
+        for name in kinds[kind].names():
+            cls = kinds[kind].get(name)
+            doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+            variants = getattr(cls, "variants", {})
+            extra = f"  [dim]variants: {', '.join(variants)}[/]" if variants else ""
+            console.print(f"  {name:22s} {doc}{extra}")
+
+
+def _resolve(args: argparse.Namespace, method: str | None, seed: int):
+    return resolve(method=method, dataset=args.dataset, encoder=args.encoder, variant=getattr(args, "variant", None),
+                   protocol=args.protocol, seed=seed, config_file=args.config_file, overrides=args.overrides)
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    resolved = _resolve(args, args.method, args.seed)
+    outcome = execute(resolved, args.results, args.data, force=args.force, console=console)
+    console.print(_metrics_table(f"{outcome.record['label']} on {outcome.record['dataset']} "
+                                 f"(seed {outcome.record['seed']})", outcome.record["metrics"]))
+    console.print(f"run record: {outcome.directory}")
+
+
+def cmd_suite(args: argparse.Namespace) -> None:
+    methods = args.methods or METHODS.names()
+    plans = [_resolve(args, method, seed) for method in methods for seed in args.seeds]
+    for number, resolved in enumerate(plans, 1):
+        console.rule(f"[{number}/{len(plans)}] {resolved.method_name} seed {resolved.seed}")
+        execute(resolved, args.results, args.data, force=args.force, console=console)
+    path = write_leaderboard(args.results)
+    console.print(path.read_text())
+    console.print(f"leaderboard: {path}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    path = write_leaderboard(args.results)
+    console.print(path.read_text())
+
+
+def cmd_config(args: argparse.Namespace) -> None:
+    console.print(yaml.safe_dump(_resolve(args, args.method, args.seed).as_dict(), sort_keys=False), end="")
+
+
+def cmd_data(args: argparse.Namespace) -> None:
+    from bench.contact_sheet import write_contact_sheet  # noqa: PLC0415 - matplotlib only when drawing
+
+    resolved = resolve(dataset=args.name, overrides=args.overrides)
+    store = open_dataset(resolved, args.data)
+    if args.action == "show":
+        out = args.out or args.results / "figures" / f"{args.name}_contact_sheet.png"
+        console.print(f"contact sheet: {write_contact_sheet(store, out)}")
+    console.print(f"{store.name} v{store.version} at {store.root}: "
+                  + ", ".join(f"{split} {len(ids)}" for split, ids in store.manifest["splits"].items()) + " videos")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench", description="alignbench: train, evaluate and compare "
+                                     "frame-representation learning methods by video alignment")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="registered methods, datasets, encoders")
+    p.add_argument("kind", nargs="?", choices=["methods", "datasets", "encoders"])
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", help="train one method on one dataset, evaluate, write a run record")
+    _add_config_args(p)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="rerun even if a finished record exists")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("suite", help="run several methods and seeds, then write the leaderboard")
+    _add_config_args(p, with_method=False)
+    p.add_argument("--methods", nargs="+", help="methods to run (default: every registered method)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_suite)
+
+    p = sub.add_parser("report", help="rebuild results/LEADERBOARD.md from the run records")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("config", help="print the resolved config of a run")
+    _add_config_args(p)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("data", help="prepare or look at a dataset")
+    p.add_argument("action", choices=["show", "info"])
+    p.add_argument("name")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="dataset.KEY=VALUE")
+    p.add_argument("--out", type=Path, help="where to write the contact sheet PNG")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--data", type=Path, default=Path("data"))
+    p.set_defaults(func=cmd_data)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except BenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to resume from the last checkpoint", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

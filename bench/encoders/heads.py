@@ -1,0 +1,72 @@
+"""Temporal heads: feature maps of T frames (x K context frames) -> T embeddings.
+
+- TransformerHead (CARL / LRProp / LAC): spatial average pool, two FC layers, sine-cosine
+  positions, a pre-LN transformer encoder over the T frames, a linear projection to D.
+- Conv3dContextHead (TCC / LAV): for each frame, its K context frames' feature maps go
+  through 3-D convolutions, a global max pool, two FC layers and a linear projection to D
+  (Dwibedi et al. 2019, Sec. 4; LAV uses the same embedder). Frames do not see each other.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def sine_cosine_positions(length: int, dim: int, device: torch.device | None = None) -> torch.Tensor:
+    """(length, dim) table: PE[p, 2i] = sin(p / 10000^(2i/dim)), PE[p, 2i+1] = cos(...)
+    (Vaswani et al. 2017), the positions CARL adds before its transformer."""
+    position = torch.arange(length, dtype=torch.float32, device=device).unsqueeze(1)
+    rate = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32, device=device) * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim, device=device)
+    table[:, 0::2] = torch.sin(position * rate)
+    table[:, 1::2] = torch.cos(position * rate)[:, : dim // 2]
+    return table
+
+
+class TransformerHead(nn.Module):
+    """Pool -> FC-ReLU-FC -> (+ positions) -> pre-LN transformer -> Linear(D).
+
+    ``positional=False`` drops the positions (a TCC ablation: with them an encoder can
+    solve cycle consistency from absolute position alone)."""
+
+    def __init__(self, in_channels: int, hidden: int, embed_dim: int, layers: int, heads: int,
+                 dropout: float, positional: bool):
+        super().__init__()
+        self.fc = nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU(inplace=True),
+                                nn.Dropout(dropout), nn.Linear(hidden, hidden))
+        self.positional = positional
+        layer = nn.TransformerEncoderLayer(hidden, heads, dim_feedforward=2 * hidden, dropout=dropout,
+                                           batch_first=True, norm_first=True)
+        self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(hidden)
+        self.out = nn.Linear(hidden, embed_dim)
+
+    def forward(self, maps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """maps (N, T, K, C, h, w) (the last context frame is used), mask (N, T) -> (N, T, D)."""
+        x = self.fc(maps[:, :, -1].mean(dim=(-2, -1)))
+        if self.positional:
+            x = x + sine_cosine_positions(x.shape[1], x.shape[2], x.device).to(x.dtype)
+        x = self.transformer(x, src_key_padding_mask=~mask)
+        return self.out(self.norm(x))
+
+
+class Conv3dContextHead(nn.Module):
+    """TCC's embedder: 2 x (Conv3d 3x3x3 + BN + ReLU) over (K, h, w), global max pool,
+    2 x (FC + ReLU), Linear(D). Each frame is embedded from its own K context frames."""
+
+    def __init__(self, in_channels: int, hidden: int, embed_dim: int, dropout: float):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv3d(in_channels, hidden, 3, padding=1, bias=False), nn.BatchNorm3d(hidden), nn.ReLU(inplace=True),
+            nn.Conv3d(hidden, hidden, 3, padding=1, bias=False), nn.BatchNorm3d(hidden), nn.ReLU(inplace=True))
+        self.fc = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
+                                nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ReLU(inplace=True))
+        self.out = nn.Linear(hidden, embed_dim)
+
+    def forward(self, maps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        n, t, k, c, h, w = maps.shape
+        x = maps.reshape(n * t, k, c, h, w).transpose(1, 2)  # (NT, C, K, h, w)
+        x = self.conv(x).amax(dim=(2, 3, 4))
+        return self.out(self.fc(x)).view(n, t, -1)

@@ -1,0 +1,106 @@
+"""Resolve a run's config from plugin defaults, dataset defaults, a variant, a YAML file
+and ``--set`` overrides, strictly, into typed objects plus one plain dict.
+
+The plain dict (``ResolvedConfig.as_dict``) is what a run record stores and what its id
+hashes::
+
+    seed: 0
+    method:   {name: scl, variant: null, <SCL.Config fields>}
+    dataset:  {name: synthetic, <Synthetic.Config fields>}
+    encoder:  {name: cnn_transformer, <encoder Config fields>}
+    trainer:  {<TrainerConfig fields>}
+    protocol: {name: bench, <ProtocolConfig fields>}
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bench.config import build, load_yaml, merge, parse_overrides, to_dict
+from bench.errors import ConfigError, UnknownNameError
+from bench.protocol.config import PRESETS, ProtocolConfig
+from bench.registry import DATASETS, ENCODERS, METHODS, unknown_name_message
+from bench.train import TrainerConfig
+
+SECTIONS = ("method", "dataset", "encoder", "trainer", "protocol")
+DEFAULT_ENCODER = "cnn_transformer"
+
+
+@dataclass
+class ResolvedConfig:
+    seed: int
+    method_name: str
+    variant: str | None
+    method: Any
+    dataset_name: str
+    dataset: Any
+    encoder_name: str
+    encoder: Any
+    trainer: TrainerConfig
+    protocol: ProtocolConfig
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "method": {"name": self.method_name, "variant": self.variant, **to_dict(self.method)},
+            "dataset": {"name": self.dataset_name, **to_dict(self.dataset)},
+            "encoder": {"name": self.encoder_name, **to_dict(self.encoder)},
+            "trainer": to_dict(self.trainer),
+            "protocol": to_dict(self.protocol),
+        }
+
+
+def _section(user: dict[str, Any], name: str) -> dict[str, Any]:
+    value = user.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"config section '{name}' must be a mapping of keys, got {value!r}")
+    return dict(value)
+
+
+def resolve(method: str | None = None, dataset: str | None = None, encoder: str | None = None,
+            variant: str | None = None, protocol: str | None = None, seed: int | None = None,
+            config_file: str | None = None, overrides: list[str] | None = None) -> ResolvedConfig:
+    """Resolve every section. Names given as arguments win over names in the file or
+    overrides only when those do not set them (``--set method.name=tcc`` also works)."""
+    user = load_yaml(config_file) if config_file else {}
+    user = merge(user, parse_overrides(overrides or []))
+    unknown = [key for key in user if key not in (*SECTIONS, "seed")]
+    if unknown:
+        raise ConfigError(unknown_name_message("config section", unknown[0], [*SECTIONS, "seed"]))
+    sections = {name: _section(user, name) for name in SECTIONS}
+
+    method_name = sections["method"].pop("name", None) or method or "scl"
+    variant = sections["method"].pop("variant", None) or variant
+    dataset_name = sections["dataset"].pop("name", None) or dataset or "synthetic"
+    encoder_name = sections["encoder"].pop("name", None) or encoder or DEFAULT_ENCODER
+    protocol_name = sections["protocol"].pop("name", None) or protocol or "bench"
+
+    method_cls = METHODS.get(method_name)
+    dataset_cls = DATASETS.get(dataset_name)
+    encoder_cls = ENCODERS.get(encoder_name)
+    if protocol_name not in PRESETS:
+        raise UnknownNameError(unknown_name_message("protocol preset", protocol_name, list(PRESETS)))
+    if variant is not None and variant not in method_cls.variants:
+        raise UnknownNameError(unknown_name_message(f"variant of {method_name}", variant,
+                                                    list(method_cls.variants)))
+
+    method_values = merge(method_cls.per_dataset_defaults.get(dataset_name, {}),
+                          method_cls.variants.get(variant, {}) if variant else {})
+    trainer_values = merge(dataset_cls.trainer_defaults, sections["trainer"])
+    protocol_values = merge(merge(PRESETS[protocol_name], dataset_cls.protocol_defaults),
+                            {**sections["protocol"], "name": protocol_name})
+    seed_value = user.get("seed", seed if seed is not None else 0)
+    if not isinstance(seed_value, int) or isinstance(seed_value, bool):
+        raise ConfigError(f"seed={seed_value!r} has the wrong type; expected int")
+    return ResolvedConfig(
+        seed=seed_value,
+        method_name=method_name,
+        variant=variant,
+        method=build(method_cls.Config, merge(method_values, sections["method"]), "method"),
+        dataset_name=dataset_name,
+        dataset=build(dataset_cls.Config, sections["dataset"], "dataset"),
+        encoder_name=encoder_name,
+        encoder=build(encoder_cls.Config, sections["encoder"], "encoder"),
+        trainer=build(TrainerConfig, trainer_values, "trainer"),
+        protocol=build(ProtocolConfig, protocol_values, "protocol"),
+    )

@@ -1,0 +1,168 @@
+"""A run: open the data, train the method, embed the splits, evaluate, write the record.
+
+Run records live in ``results/runs/<dataset>/<method>[+variant]/<run id>/``; the run id is
+a hash of the resolved config and the dataset version, so asking for a finished run again
+skips it, and an interrupted run resumes from ``results/checkpoints/<run id>.pt``. A run
+directory is written under a temporary name and renamed into place: it is complete or
+absent.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from rich.console import Console
+
+from bench.config import stable_hash
+from bench.dataset import Dataset
+from bench.embed import embed_split
+from bench.environment import environment, peak_memory_mb
+from bench.figures import plot_training_curve
+from bench.loader import BatchLoader
+from bench.progress import make_progress
+from bench.protocol.evaluate import evaluate
+from bench.registry import DATASETS, ENCODERS, METHODS
+from bench.run_config import ResolvedConfig
+from bench.store import VideoStore
+from bench.train import resolve_device, train
+
+RECORD = "record.json"
+
+
+@dataclass
+class RunOutcome:
+    record: dict
+    directory: Path
+    skipped: bool
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def open_dataset(resolved: ResolvedConfig, data_root: Path) -> VideoStore:
+    dataset: Dataset = DATASETS.get(resolved.dataset_name)(resolved.dataset)
+    return dataset.open(data_root)
+
+
+def run_label(resolved: ResolvedConfig) -> str:
+    return resolved.method_name + (f"+{resolved.variant}" if resolved.variant else "")
+
+
+def run_id(resolved: ResolvedConfig, store: VideoStore) -> str:
+    return stable_hash({"config": resolved.as_dict(), "data_version": store.version})
+
+
+def run_directory(results_root: Path, resolved: ResolvedConfig, identifier: str) -> Path:
+    return Path(results_root) / "runs" / resolved.dataset_name / run_label(resolved) / identifier
+
+
+def _write_loss_log(path: Path, log: list[dict[str, float]]) -> None:
+    columns = list(dict.fromkeys(key for row in log for key in row))
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(log)
+
+
+def _write_run_directory(final: Path, record: dict, loss_log: list[dict[str, float]], modules: dict) -> None:
+    """Write every file of a run under a temporary name, then rename it into place."""
+    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        (tmp / "config.yaml").write_text(yaml.safe_dump(record["config"], sort_keys=False))
+        (tmp / "metrics.json").write_text(json.dumps(record["metrics"], indent=1))
+        _write_loss_log(tmp / "loss_log.csv", loss_log)
+        if loss_log:
+            plot_training_curve(loss_log, tmp / "training_curve.png", f"{record['label']} on {record['dataset']}")
+        torch.save(modules, tmp / "model.pt")
+        (tmp / RECORD).write_text(json.dumps(record, indent=1))
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def execute(resolved: ResolvedConfig, results_root: Path, data_root: Path, force: bool = False,
+            console: Console | None = None) -> RunOutcome:
+    """Run one resolved config end to end (or return the finished record)."""
+    console = console or Console()
+    started = time.perf_counter()
+    store = open_dataset(resolved, data_root)
+    identifier = run_id(resolved, store)
+    final = run_directory(results_root, resolved, identifier)
+    if (final / RECORD).is_file() and not force:
+        console.print(f"[dim]{run_label(resolved)} seed {resolved.seed}: finished run {identifier} found, skipped")
+        return RunOutcome(json.loads((final / RECORD).read_text()), final, skipped=True)
+
+    seed_everything(resolved.seed)
+    device = resolve_device(resolved.trainer.device)
+    encoder = ENCODERS.get(resolved.encoder_name)(resolved.encoder)
+    num_classes = max(len(store.phases(action)) for action in store.actions)
+    method = METHODS.get(resolved.method_name)(resolved.method, encoder.embed_dim, num_classes)
+    train_ids, eval_ids = store.split("train"), store.split("val")
+    checkpoint = Path(results_root) / "checkpoints" / f"{identifier}.pt"
+    label = run_label(resolved)
+
+    with make_progress(console) as progress:
+        training = None
+        if method.trainable:
+            loader = BatchLoader(store, train_ids, method.batch_spec(), resolved.encoder.image_size,
+                                 resolved.seed, encoder.context)
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            task = progress.add_task(f"train {label}", total=resolved.trainer.steps, info="")
+
+            def on_step(step: int, row: dict[str, float]) -> None:
+                progress.update(task, completed=step + 1, info=f"loss {row['loss']:.4f}")
+
+            training = train(encoder, method, loader, resolved.trainer, device, checkpoint, on_step)
+        train_started = time.perf_counter()
+        encoder.to(device)
+        task = progress.add_task(f"embed {label}", total=len(train_ids) + len(eval_ids), info="")
+        advance = lambda _video_id: progress.advance(task)  # noqa: E731
+        train_emb = embed_split(encoder, store, train_ids, device, advance)
+        eval_emb = embed_split(encoder, store, eval_ids, device, advance)
+        embedded = time.perf_counter()
+        task = progress.add_task(f"evaluate {label}", total=None, info="")
+        metrics = evaluate(train_emb, eval_emb, resolved.protocol, resolved.seed,
+                           lambda message: progress.update(task, info=message))
+        progress.update(task, total=1, completed=1, info="done")
+    finished = time.perf_counter()
+
+    config = resolved.as_dict()
+    record = {
+        "run_id": identifier, "label": label, "method": resolved.method_name, "variant": resolved.variant,
+        "dataset": resolved.dataset_name, "encoder": resolved.encoder_name, "protocol": resolved.protocol.name,
+        "seed": resolved.seed, "config": config, "config_hash": stable_hash(config),
+        "data": {"name": store.name, "version": store.version, "store": str(store.root),
+                 "splits": {"train": train_ids, "val": eval_ids},
+                 "split_hash": stable_hash({"train": train_ids, "val": eval_ids})},
+        "metrics": metrics,
+        "training": None if training is None else {
+            "steps": training.steps, "resumed_from": training.resumed_from,
+            "final_loss": training.loss_log[-1]["loss"] if training.loss_log else None},
+        "timing": {"train_s": round(train_started - started, 3), "embed_s": round(embedded - train_started, 3),
+                   "eval_s": round(finished - embedded, 3), "total_s": round(finished - started, 3)},
+        "memory": peak_memory_mb(device),
+        "environment": environment(device),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    modules = {"encoder": encoder.state_dict(), "method": method.state_dict()}
+    _write_run_directory(final, record, training.loss_log if training else [], modules)
+    checkpoint.unlink(missing_ok=True)
+    return RunOutcome(record, final, skipped=False)

@@ -1,0 +1,128 @@
+"""One training loop for every method.
+
+Adam with a linear warm-up and cosine decay, gradient-norm clipping, AMP (bfloat16
+autocast) on CUDA, a clear stop on a non-finite loss, a per-step loss log, and atomic
+checkpoints from which an interrupted run resumes bit-for-bit (the batch of step s is a
+pure function of (seed, s), and the RNG state is saved with the weights).
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from bench.encoders.encoder import Encoder
+from bench.errors import NaNLossError
+from bench.loader import BatchLoader
+from bench.method import Method
+
+
+@dataclass
+class TrainerConfig:
+    """Optimisation settings. Defaults are the papers' shared values (Adam, lr 1e-4, weight
+    decay 1e-5, cosine decay); ``steps`` has no common paper value (TCC trains 150k
+    iterations, CARL 300 epochs), so datasets set it (the synthetic one: a CPU budget)."""
+
+    steps: int = 10000
+    lr: float = 1e-4
+    weight_decay: float = 1e-5
+    warmup_steps: int = 0
+    grad_clip: float = 10.0
+    device: str = "auto"
+    amp: bool = True
+    checkpoint_every: int = 100
+
+
+@dataclass
+class TrainResult:
+    loss_log: list[dict[str, float]] = field(default_factory=list)
+    steps: int = 0
+    resumed_from: int = 0
+    seconds: float = 0.0
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; anything else as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def cosine_schedule(step: int, total: int, warmup: int) -> float:
+    """Learning-rate factor: linear warm-up to 1, then 0.5 * (1 + cos(pi * progress))."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _save_checkpoint(path: Path, step: int, modules: nn.ModuleDict, optimiser: torch.optim.Optimizer,
+                     log: list[dict[str, float]]) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"step": step, "modules": modules.state_dict(), "optimiser": optimiser.state_dict(),
+                "log": log, "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}, tmp)
+    os.replace(tmp, path)
+
+
+def _format_parts(parts: dict[str, torch.Tensor]) -> str:
+    return ", ".join(f"{name}={value.item():.4g}" for name, value in parts.items())
+
+
+def train(encoder: Encoder, method: Method, loader: BatchLoader, cfg: TrainerConfig, device: torch.device,
+          checkpoint: Path | None = None, on_step: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
+    """Train ``encoder`` and ``method`` (its own heads) for cfg.steps steps; resume from
+    ``checkpoint`` when it exists. Raises NaNLossError naming the step and the loss parts."""
+    modules = nn.ModuleDict({"encoder": encoder, "method": method}).to(device)
+    params = [p for p in modules.parameters() if p.requires_grad]
+    optimiser = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda step: cosine_schedule(step, cfg.steps, cfg.warmup_steps))
+    result = TrainResult()
+    if checkpoint is not None and checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        modules.load_state_dict(state["modules"])
+        optimiser.load_state_dict(state["optimiser"])
+        torch.set_rng_state(state["rng"])
+        if state["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        result.loss_log = state["log"]
+        result.resumed_from = state["step"]
+        scheduler.last_epoch = state["step"] - 1
+        scheduler.step()
+    use_amp = cfg.amp and device.type == "cuda"
+    modules.train()
+    started = time.perf_counter()
+    for step in range(result.resumed_from, cfg.steps):
+        batch = loader.batch(step).to(device)
+        b, v, t = batch.mask.shape
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+            emb = encoder(batch.frames.flatten(0, 1), batch.mask.flatten(0, 1))
+        parts = method.loss(batch, emb.float().view(b, v, t, -1))
+        loss = parts["loss"]
+        if not torch.isfinite(loss):
+            raise NaNLossError(f"{method.name} loss became {loss.item()} at step {step} ({_format_parts(parts)}); "
+                               "lower trainer.lr or trainer.grad_clip, or check the method's config")
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        lr = optimiser.param_groups[0]["lr"]
+        optimiser.step()
+        scheduler.step()
+        record = {"step": step, "lr": lr} | {k: float(v.detach()) for k, v in parts.items()}
+        result.loss_log.append(record)
+        if on_step is not None:
+            on_step(step, record)
+        if checkpoint is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
+            _save_checkpoint(checkpoint, step + 1, modules, optimiser, result.loss_log)
+    result.steps = cfg.steps
+    result.seconds = time.perf_counter() - started
+    modules.eval()
+    return result
