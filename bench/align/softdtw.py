@@ -1,0 +1,143 @@
+"""Soft-DTW (Cuturi & Blondel, ICML 2017), batched over pairs with per-pair lengths.
+
+    r(i, j) = c(i, j) + min_gamma{ r(i-1, j), r(i, j-1), r(i-1, j-1) },
+    min_gamma(a) = -gamma log sum_k exp(-a_k / gamma),
+    r(0, 0) = 0,  r(i, 0) = r(0, j) = +inf otherwise (1-based cells),
+
+and soft-DTW of pair b is r(n_b, m_b): the soft minimum, over every monotone path from
+(1, 1) to (n_b, m_b) with steps (1,0), (0,1), (1,1), of the path's total cost. It is the
+alignment term of LAV and LRProp.
+
+Its gradient with respect to the cost is the expected alignment matrix E (the
+probability that the Gibbs distribution over paths passes through each cell), obtained
+by the backward recursion of Cuturi & Blondel (their Algorithm 2),
+
+    E(i, j) = sum over successors s in {(i+1, j), (i, j+1), (i+1, j+1)} of
+              E(s) exp((r(s) - c(s) - r(i, j)) / gamma),          E(n, m) = 1.
+
+The paper (and its reference code) computes the transition factors with exp and
+multiplies them by E, which overflows or makes 0 * inf = NaN for small gamma; here the
+recursion runs on log E with logsumexp. Every exponent is <= 0 (r(s) - c(s) is a soft
+minimum over r(i, j) and the other predecessors, hence <= r(i, j)), so E = exp(log E)
+stays in [0, 1] and gamma = 0.001 is as accurate as gamma = 1.
+
+Both sweeps loop over anti-diagonals (N + M - 1 steps) with the batch and the diagonal
+vectorised. Cells beyond a pair's lengths never influence r(n_b, m_b) (only cells
+(i' <= i, j' <= j) feed r(i, j)); their cost is zeroed so that NaN or inf padding stays
+harmless, and they receive exactly zero gradient.
+
+``BACKENDS`` is the dispatch point for faster kernels: a backend takes the validated
+(cost, gamma, lengths_x, lengths_y) and returns the (B,) values, differentiable in cost,
+and must equal the "torch" reference.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from bench.align.distances import check_pairs, skew, unskew, valid_mask
+from bench.errors import ConfigError, UnknownNameError
+
+
+def soft_dtw(
+    cost: Tensor,
+    gamma: float,
+    lengths_x: Tensor | None = None,
+    lengths_y: Tensor | None = None,
+    backend: str = "torch",
+) -> Tensor:
+    """Soft-DTW value of each pair: cost (B, N, M) -> (B,), differentiable in ``cost``.
+
+    lengths_x / lengths_y: (B,) long, the valid rows / columns of each pair (None = all).
+    gamma > 0 is the smoothing; ``backend`` picks an implementation from ``BACKENDS``.
+    """
+    lengths_x, lengths_y = check_pairs(cost, lengths_x, lengths_y, "soft_dtw")
+    gamma = float(gamma)
+    if not (gamma > 0 and math.isfinite(gamma)):
+        raise ConfigError(f"soft_dtw needs a finite gamma > 0, got {gamma}; use e.g. gamma=0.1")
+    if backend not in BACKENDS:
+        raise UnknownNameError(f"unknown soft_dtw backend {backend!r}; choose one of {sorted(BACKENDS)}")
+    return BACKENDS[backend](cost, gamma, lengths_x, lengths_y)
+
+
+def _diagonal_range(d: int, n: int, m: int) -> tuple[int, int]:
+    """1-based rows i of the cells (i, d - i) of anti-diagonal d inside an (n, m) matrix."""
+    return max(1, d - m), min(n, d - 1)
+
+
+def _forward_table(cost: Tensor, gamma: float) -> Tensor:
+    """The skewed table of r: (B, N+M+1, N+1), r(i, j) at [i + j, i], +inf on the border."""
+    batch, n, m = cost.shape
+    cost_s = skew(cost, 0.0)
+    r = cost.new_full(cost_s.shape, math.inf)
+    r[:, 0, 0] = 0.0
+    for d in range(2, n + m + 1):
+        lo, hi = _diagonal_range(d, n, m)
+        prev, prev2 = r[:, d - 1], r[:, d - 2]
+        # predecessors of (i, d-i): (i-1, j) and (i, j-1) on diagonal d-1, (i-1, j-1) on d-2
+        preds = torch.stack((prev[:, lo - 1 : hi], prev[:, lo : hi + 1], prev2[:, lo - 1 : hi]))
+        r[:, d, lo : hi + 1] = cost_s[:, d, lo : hi + 1] - gamma * torch.logsumexp(preds / -gamma, dim=0)
+    return r
+
+
+def _expected_alignment(
+    cost: Tensor, r_s: Tensor, gamma: float, lengths_x: Tensor, lengths_y: Tensor
+) -> Tensor:
+    """E = d r(n_b, m_b) / d cost, (B, N, M), by the backward recursion in log space."""
+    batch, n, m = cost.shape
+    valid = valid_mask(lengths_x, lengths_y, n, m)
+    # q(s) = r(s) - c(s) = min_gamma of the predecessors of s; -inf marks cells that are
+    # nobody's successor (padding), which cuts them out of the recursion.
+    q = torch.where(valid, unskew(r_s, n, m) - cost, -math.inf)
+    q_pad = cost.new_full((batch, n + m + 3, n + 2), -math.inf)
+    q_pad[:, : n + m + 1, : n + 1] = skew(q, -math.inf)
+    # log transition weights from cell [d, i] to its successor below, right, diagonal
+    down = (q_pad[:, 1 : n + m + 2, 1 : n + 2] - r_s) / gamma
+    right = (q_pad[:, 1 : n + m + 2, : n + 1] - r_s) / gamma
+    diag = (q_pad[:, 2 : n + m + 3, 1 : n + 2] - r_s) / gamma
+    last = torch.full_like(cost, -math.inf)
+    last[torch.arange(batch, device=cost.device), lengths_x - 1, lengths_y - 1] = 0.0
+    last_s = skew(last, -math.inf)
+    log_e = torch.full_like(q_pad, -math.inf)
+    for d in range(n + m, 1, -1):
+        lo, hi = _diagonal_range(d, n, m)
+        nxt, nxt2 = log_e[:, d + 1], log_e[:, d + 2]
+        terms = torch.stack(
+            (
+                nxt[:, lo + 1 : hi + 2] + down[:, d, lo : hi + 1],
+                nxt[:, lo : hi + 1] + right[:, d, lo : hi + 1],
+                nxt2[:, lo + 1 : hi + 2] + diag[:, d, lo : hi + 1],
+                last_s[:, d, lo : hi + 1],
+            )
+        )
+        log_e[:, d, lo : hi + 1] = torch.logsumexp(terms, dim=0)
+    return unskew(log_e[:, : n + m + 1, : n + 1], n, m).exp()
+
+
+class _SoftDTW(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, cost: Tensor, gamma: float, lengths_x: Tensor, lengths_y: Tensor) -> Tensor:
+        batch, n, m = cost.shape
+        cost = torch.where(valid_mask(lengths_x, lengths_y, n, m), cost, torch.zeros_like(cost))
+        r_s = _forward_table(cost, gamma)
+        ctx.save_for_backward(cost, r_s, lengths_x, lengths_y)
+        ctx.gamma = gamma
+        return r_s[torch.arange(batch, device=cost.device), lengths_x + lengths_y, lengths_x]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        cost, r_s, lengths_x, lengths_y = ctx.saved_tensors
+        e = _expected_alignment(cost, r_s, ctx.gamma, lengths_x, lengths_y)
+        return grad_out.view(-1, 1, 1) * e, None, None, None
+
+
+def _soft_dtw_torch(cost: Tensor, gamma: float, lengths_x: Tensor, lengths_y: Tensor) -> Tensor:
+    return _SoftDTW.apply(cost, gamma, lengths_x, lengths_y)
+
+
+BACKENDS: dict[str, Callable[[Tensor, float, Tensor, Tensor], Tensor]] = {"torch": _soft_dtw_torch}
