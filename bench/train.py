@@ -63,10 +63,10 @@ def cosine_schedule(step: int, total: int, warmup: int) -> float:
 
 
 def _save_checkpoint(path: Path, step: int, modules: nn.ModuleDict, optimiser: torch.optim.Optimizer,
-                     log: list[dict[str, float]]) -> None:
+                     scheduler: torch.optim.lr_scheduler.LRScheduler, log: list[dict[str, float]]) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"step": step, "modules": modules.state_dict(), "optimiser": optimiser.state_dict(),
-                "log": log, "rng": torch.get_rng_state(),
+                "scheduler": scheduler.state_dict(), "log": log, "rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}, tmp)
     os.replace(tmp, path)
 
@@ -94,8 +94,7 @@ def train(encoder: Encoder, method: Method, loader: BatchLoader, cfg: TrainerCon
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         result.loss_log = state["log"]
         result.resumed_from = state["step"]
-        scheduler.last_epoch = state["step"] - 1
-        scheduler.step()
+        scheduler.load_state_dict(state["scheduler"])
     use_amp = cfg.amp and device.type == "cuda"
     modules.train()
     started = time.perf_counter()
@@ -121,7 +120,7 @@ def train(encoder: Encoder, method: Method, loader: BatchLoader, cfg: TrainerCon
         if on_step is not None:
             on_step(step, record)
         if checkpoint is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
-            _save_checkpoint(checkpoint, step + 1, modules, optimiser, result.loss_log)
+            _save_checkpoint(checkpoint, step + 1, modules, optimiser, scheduler, result.loss_log)
     result.steps = cfg.steps
     result.seconds = time.perf_counter() - started
     modules.eval()

@@ -1,0 +1,26 @@
+"""Shared fixtures: a tiny random video store written by the tests themselves."""
+import numpy as np
+import pytest
+
+from bench.store import Video, tune_split, write_store
+
+
+def write_tiny_store(root, actions=("a", "b"), per_action=3, length=12, size=16, seed=0):
+    """Random frames; labels: two phases split at the middle; canonical time = i / (L - 1)."""
+    rng = np.random.default_rng(seed)
+    videos, train, val = [], [], []
+    for action in actions:
+        for k in range(per_action):
+            video_id = f"{action}{k}"
+            frames = rng.integers(0, 256, size=(length + k, size, size, 3), dtype=np.uint8)
+            n = length + k
+            labels = (np.arange(n) >= n // 2).astype(np.int64)
+            videos.append(Video(video_id, action, frames, labels, np.linspace(0, 1, n, dtype=np.float32)))
+            (val if k == per_action - 1 else train).append(video_id)
+    splits = {"train": train, "val": val, "tune": tune_split(train, seed)}
+    return write_store(root, "tiny", "test", {a: ["first", "second"] for a in actions}, splits, videos)
+
+
+@pytest.fixture
+def tiny_store(tmp_path):
+    return write_tiny_store(tmp_path / "store")
