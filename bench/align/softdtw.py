@@ -13,13 +13,18 @@ probability that the Gibbs distribution over paths passes through each cell), ob
 by the backward recursion of Cuturi & Blondel (their Algorithm 2),
 
     E(i, j) = sum over successors s in {(i+1, j), (i, j+1), (i+1, j+1)} of
-              E(s) exp((r(s) - c(s) - r(i, j)) / gamma),          E(n, m) = 1.
+              E(s) P((i, j) | s),        E(n, m) = 1,
+    P(p | s) = exp((r(s) - c(s) - r(p)) / gamma) = softmax_p(-r(p) / gamma) over the
+               three predecessors p of s.
 
-The paper (and its reference code) computes the transition factors with exp and
-multiplies them by E, which overflows or makes 0 * inf = NaN for small gamma; here the
-recursion runs on log E with logsumexp. Every exponent is <= 0 (r(s) - c(s) is a soft
-minimum over r(i, j) and the other predecessors, hence <= r(i, j)), so E = exp(log E)
-stays in [0, 1] and gamma = 0.001 is as accurate as gamma = 1.
+Departures from the paper's and the reference code's numerics (same mathematics): they
+multiply E by exp(...) factors, which overflows or gives 0 * inf = NaN for small gamma;
+here the recursion runs on log E with logsumexp, so E = exp(log E) stays in [0, 1]. And
+log P(. | s) is a log-softmax of (min_p r(p) - r(p)) / gamma, differences taken BEFORE
+dividing by gamma, rather than (r(s) - c(s) - r(p)) / gamma: in float32 the latter loses
+about eps * |r| / gamma per step, which for gamma = 0.01 and 64 frames already gives
+E(1, 1) = 1.07 instead of 1 (every path starts there). Normalised transitions keep the
+flow conserved, so gamma = 0.001 is as well behaved as gamma = 1.
 
 Both sweeps loop over anti-diagonals (N + M - 1 steps) with the batch and the diagonal
 vectorised. Cells beyond a pair's lengths never influence r(n_b, m_b) (only cells
@@ -71,9 +76,9 @@ def _diagonal_range(d: int, n: int, m: int) -> tuple[int, int]:
 
 def _forward_table(cost: Tensor, gamma: float) -> Tensor:
     """The skewed table of r: (B, N+M+1, N+1), r(i, j) at [i + j, i], +inf on the border."""
-    batch, n, m = cost.shape
+    n, m = cost.shape[1:]
     cost_s = skew(cost, 0.0)
-    r = cost.new_full(cost_s.shape, math.inf)
+    r = torch.full_like(cost_s, math.inf)
     r[:, 0, 0] = 0.0
     for d in range(2, n + m + 1):
         lo, hi = _diagonal_range(d, n, m)
@@ -84,33 +89,39 @@ def _forward_table(cost: Tensor, gamma: float) -> Tensor:
     return r
 
 
-def _expected_alignment(
-    cost: Tensor, r_s: Tensor, gamma: float, lengths_x: Tensor, lengths_y: Tensor
-) -> Tensor:
+def _log_transitions(r_s: Tensor, gamma: float, valid: Tensor) -> Tensor:
+    """log P(p | s) for the predecessors p = (up, left, diagonal) of every cell s.
+
+    (3, B, N+M+3, N+2), indexed by s's skewed position [i + j, i] (padded by two
+    diagonals and one row so that the backward sweep can slice past the last cell);
+    -inf where s is outside the matrix or on padding.
+    """
+    batch, n, m = valid.shape
+    # s = [d, i] for d >= 2, i >= 1: up = [d-1, i-1], left = [d-1, i], diagonal = [d-2, i-1]
+    preds = torch.stack((r_s[:, 1:-1, :-1], r_s[:, 1:-1, 1:], r_s[:, :-2, :-1]))
+    log_p = torch.log_softmax((preds.amin(dim=0) - preds) / gamma, dim=0)
+    valid_s = skew(valid.to(r_s.dtype), 0.0)[:, 2:, 1:] > 0
+    out = r_s.new_full((3, batch, n + m + 3, n + 2), -math.inf)
+    out[:, :, 2 : n + m + 1, 1 : n + 1] = torch.where(valid_s, log_p, -math.inf)
+    return out
+
+
+def _expected_alignment(r_s: Tensor, gamma: float, lengths_x: Tensor, lengths_y: Tensor, n: int, m: int) -> Tensor:
     """E = d r(n_b, m_b) / d cost, (B, N, M), by the backward recursion in log space."""
-    batch, n, m = cost.shape
-    valid = valid_mask(lengths_x, lengths_y, n, m)
-    # q(s) = r(s) - c(s) = min_gamma of the predecessors of s; -inf marks cells that are
-    # nobody's successor (padding), which cuts them out of the recursion.
-    q = torch.where(valid, unskew(r_s, n, m) - cost, -math.inf)
-    q_pad = cost.new_full((batch, n + m + 3, n + 2), -math.inf)
-    q_pad[:, : n + m + 1, : n + 1] = skew(q, -math.inf)
-    # log transition weights from cell [d, i] to its successor below, right, diagonal
-    down = (q_pad[:, 1 : n + m + 2, 1 : n + 2] - r_s) / gamma
-    right = (q_pad[:, 1 : n + m + 2, : n + 1] - r_s) / gamma
-    diag = (q_pad[:, 2 : n + m + 3, 1 : n + 2] - r_s) / gamma
-    last = torch.full_like(cost, -math.inf)
-    last[torch.arange(batch, device=cost.device), lengths_x - 1, lengths_y - 1] = 0.0
+    batch = r_s.shape[0]
+    up, left, diag = _log_transitions(r_s, gamma, valid_mask(lengths_x, lengths_y, n, m))
+    last = r_s.new_full((batch, n, m), -math.inf)
+    last[torch.arange(batch, device=r_s.device), lengths_x - 1, lengths_y - 1] = 0.0
     last_s = skew(last, -math.inf)
-    log_e = torch.full_like(q_pad, -math.inf)
+    log_e = torch.full_like(up, -math.inf)
     for d in range(n + m, 1, -1):
         lo, hi = _diagonal_range(d, n, m)
-        nxt, nxt2 = log_e[:, d + 1], log_e[:, d + 2]
+        # successors of (i, d-i): (i+1, j) and (i, j+1) on diagonal d+1, (i+1, j+1) on d+2
         terms = torch.stack(
             (
-                nxt[:, lo + 1 : hi + 2] + down[:, d, lo : hi + 1],
-                nxt[:, lo : hi + 1] + right[:, d, lo : hi + 1],
-                nxt2[:, lo + 1 : hi + 2] + diag[:, d, lo : hi + 1],
+                log_e[:, d + 1, lo + 1 : hi + 2] + up[:, d + 1, lo + 1 : hi + 2],
+                log_e[:, d + 1, lo : hi + 1] + left[:, d + 1, lo : hi + 1],
+                log_e[:, d + 2, lo + 1 : hi + 2] + diag[:, d + 2, lo + 1 : hi + 2],
                 last_s[:, d, lo : hi + 1],
             )
         )
@@ -124,15 +135,15 @@ class _SoftDTW(torch.autograd.Function):
         batch, n, m = cost.shape
         cost = torch.where(valid_mask(lengths_x, lengths_y, n, m), cost, torch.zeros_like(cost))
         r_s = _forward_table(cost, gamma)
-        ctx.save_for_backward(cost, r_s, lengths_x, lengths_y)
-        ctx.gamma = gamma
+        ctx.save_for_backward(r_s, lengths_x, lengths_y)
+        ctx.gamma, ctx.shape = gamma, (n, m)
         return r_s[torch.arange(batch, device=cost.device), lengths_x + lengths_y, lengths_x]
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor):
-        cost, r_s, lengths_x, lengths_y = ctx.saved_tensors
-        e = _expected_alignment(cost, r_s, ctx.gamma, lengths_x, lengths_y)
+        r_s, lengths_x, lengths_y = ctx.saved_tensors
+        e = _expected_alignment(r_s, ctx.gamma, lengths_x, lengths_y, *ctx.shape)
         return grad_out.view(-1, 1, 1) * e, None, None, None
 
 
