@@ -102,15 +102,17 @@ def grayscale(x: torch.Tensor) -> torch.Tensor:
 
 
 def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
-    """(N, 3, H, W) RGB in [0, 1] -> HSV in [0, 1] (hue as a fraction of a turn)."""
+    """(N, 3, H, W) RGB in [0, 1] -> HSV in [0, 1] (hue as a fraction of a turn), with
+    colorsys's tie-breaking (red, then green, decides the hue sector)."""
     r, g, b = x.unbind(1)
-    value, argmax = x.max(dim=1)
-    delta = value - x.min(dim=1).values
-    safe = torch.where(delta > 0, delta, torch.ones_like(delta))
-    hue = torch.where(argmax == 0, (g - b) / safe, torch.where(argmax == 1, (b - r) / safe + 2, (r - g) / safe + 4))
-    hue = torch.where(delta > 0, (hue / 6.0) % 1.0, torch.zeros_like(hue))
-    sat = torch.where(value > 0, delta / torch.where(value > 0, value, torch.ones_like(value)), torch.zeros_like(value))
-    return torch.stack([hue, sat, value], dim=1)
+    value = x.amax(dim=1)
+    delta = value - x.amin(dim=1)
+    is_r = r == value
+    is_g = (g == value) & ~is_r
+    turns = torch.where(is_r, g - b, torch.where(is_g, b - r + 2 * delta, r - g + 4 * delta))
+    hue = turns / (6 * delta).clamp(min=1e-12)  # grey pixels: 0 / tiny = 0
+    sat = delta / value.clamp(min=1e-12)
+    return torch.stack([hue - hue.floor(), sat, value], dim=1)
 
 
 def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
@@ -138,27 +140,53 @@ def _jitter(x: torch.Tensor, which: int, factor: float) -> torch.Tensor:
     return hsv_to_rgb(hsv)
 
 
+def resize_matrix(start: int, size: int, out: int, full: int) -> torch.Tensor:
+    """(out, full) float64 matrix M such that M @ v bilinearly resizes v[start:start+size]
+    to ``out`` samples, exactly as F.interpolate(mode="bilinear", align_corners=False)."""
+    src = ((torch.arange(out, dtype=torch.float64) + 0.5) * (size / out) - 0.5).clamp(min=0.0)
+    lo = src.floor().long().clamp(max=size - 1)
+    frac = src - lo
+    rows = torch.arange(out)
+    matrix = torch.zeros(out, full, dtype=torch.float64)
+    matrix.index_put_((rows, start + lo), 1 - frac, accumulate=True)
+    matrix.index_put_((rows, start + (lo + 1).clamp(max=size - 1)), frac, accumulate=True)
+    return matrix
+
+
+def blur_matrix(size: int, sigma: float) -> torch.Tensor:
+    """(size, size) float64 matrix of a 1-D Gaussian blur, radius ceil(3 sigma), taps that
+    fall outside folded onto the edge pixel (replicated edges)."""
+    radius = max(1, math.ceil(3 * sigma))
+    taps = torch.arange(-radius, radius + 1)
+    weights = torch.exp(-taps.double() ** 2 / (2 * sigma ** 2))
+    rows = torch.arange(size).view(-1, 1).expand(-1, len(taps))
+    matrix = torch.zeros(size, size, dtype=torch.float64)
+    matrix.index_put_((rows, (rows + taps).clamp(0, size - 1)), (weights / weights.sum()).expand(size, -1),
+                      accumulate=True)
+    return matrix
+
+
+def _separable(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """rows @ x @ cols^T for every image of x (N, C, H, W): one GEMM per axis."""
+    x = x @ cols.to(x.dtype).T
+    return (x.transpose(-1, -2) @ rows.to(x.dtype).T).transpose(-1, -2)
+
+
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of (N, C, H, W), radius ceil(3 sigma), replicated edges."""
-    radius = max(1, math.ceil(3 * sigma))
-    taps = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    kernel = torch.exp(-taps ** 2 / (2 * sigma ** 2))
-    kernel = kernel / kernel.sum()
-    channels = x.shape[1]
-    x = F.pad(x, (radius, radius, radius, radius), mode="replicate")
-    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-    return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+    return _separable(x, blur_matrix(x.shape[-2], sigma), blur_matrix(x.shape[-1], sigma))
 
 
 def apply_view_params(frames: torch.Tensor, params: ViewParams) -> torch.Tensor:
-    """Apply one view's parameters to all its frames (N, 3, H, W) at once."""
+    """Apply one view's parameters to all its frames (N, 3, H, W) at once.
+
+    Crop + resize + flip, and the blur, are linear and separable, so each is applied as a
+    pair of (H, H) and (W, W) matrices: two GEMMs over all the frames of the view.
+    """
     height, width = frames.shape[-2:]
     top, left, crop_h, crop_w = params.crop
-    x = frames[..., top:top + crop_h, left:left + crop_w]
-    if (crop_h, crop_w) != (height, width):
-        x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
-    if params.flip:
-        x = x.flip(-1)
+    cols = resize_matrix(left, crop_w, width, width)
+    x = _separable(frames, resize_matrix(top, crop_h, height, height), cols.flip(0) if params.flip else cols)
     if params.jitter is not None:
         for which in params.jitter_order:
             x = _jitter(x, which, params.jitter[which])

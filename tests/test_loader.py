@@ -140,3 +140,11 @@ def test_errors(store):
         BatchLoader(store, ["a0"], BatchSpec(videos=1), SIZE, 0, context=(0, 1))
     with pytest.raises(ConfigError):
         _loader(store).batch(-1)
+
+
+def test_views_get_independent_augmentation(store):
+    loader = _loader(store, ids=["a2"], videos=1, views=2, frames=None, augment=True)
+    for step in range(5):  # same frames in both views, so any difference is the augmentation
+        batch = loader.batch(step)
+        assert torch.equal(batch.indices[0, 0], batch.indices[0, 1])
+        assert not torch.allclose(batch.frames[0, 0], batch.frames[0, 1])
