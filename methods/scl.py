@@ -15,15 +15,17 @@ centres s^B_pi(i) in place of s^A_i; LAC's L_c is SCL with tau = 0.8; LAC's cons
 term uses ``gaussian_target`` and ``soft_target_kl`` on its own logits.
 
 Departures from CARL's code (algos/scl.py), none of which changes the formula: the prior
-is normalised in log space (a softmax), so a frame farther than ~40 frames from every
-frame of the other view still gets a target (CARL's exp underflows to an all-zero row that
+is normalised in log space (a softmax), so a frame farther than ~45 frames (float32) from
+every frame of the other view still gets a target (CARL's exp underflows to an all-zero row that
 its safe_div then drops); log P is a log-softmax rather than log(P + 1e-6); padded frames
 are excluded exactly rather than given weight 1e-6. CARL sums the KL of both directions
 and divides by the number of real frames, which equals the mean of L_12 and L_21 when the
 two views have the same number of real frames.
 
-The projection head lives in this method, so the encoder's output, which the protocol
-evaluates, is the embedding before the projection, as in the paper.
+The projection head (Linear -> BatchNorm -> ReLU -> Linear, 128-128 as METHODS.md gives it;
+CARL's base config uses a 512 hidden layer, ``projection_hidden``) lives in this method, so
+the encoder's output, which the protocol evaluates, is the embedding before the
+projection, as in the paper. BatchNorm sees only real (unpadded) frames.
 """
 from __future__ import annotations
 
@@ -99,7 +101,7 @@ def sequence_contrastive_loss(z_query: torch.Tensor, z_key: torch.Tensor, centre
 
 @register_method("scl")
 class SCL(Method):
-    """CARL's sequence contrastive loss (module docstring) with a 2-layer BN projection head."""
+    """CARL's sequence contrastive loss between two views of a video, with a BN projection head."""
 
     @dataclass
     class Config:

@@ -17,10 +17,10 @@ t_k is normalised time s_k / L (``batch.times``): TCC's code regresses the sampl
 original indices divided by the video length (NORMALIZE_INDICES = True in its config), so
 videos of different lengths are on one scale and delta 0.1 means a tenth of the video.
 
-Departures from the reference code: every ordered pair is used (its deterministic
-alignment mode, not the stochastic cycles); padded frames are masked out of both softmaxes
-and the mean; sigma^2 is floored at 1e-12 so a fully collapsed beta (exp underflow) gives
-a large finite loss instead of NaN.
+Every ordered pair is used (the reference code's deterministic alignment; it also offers
+randomly sampled cycles). Departures from the reference code: padded frames are masked out
+of both softmaxes and of the mean; sigma^2 is floored at 1e-12 so that a fully collapsed
+beta (exp underflow) gives a large finite loss instead of NaN.
 
 Caveat from TCC's authors: an encoder that can encode absolute position (a transformer
 with positional encoding) admits a trivial solution, embedding each frame by its position
@@ -29,7 +29,7 @@ within the sampled clip; the harness's comparisons show whether that happens.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +41,7 @@ from bench.method import Method
 from bench.registry import register_method
 
 LossType = Literal["regression_mse_var", "regression_mse", "regression_huber", "classification"]
-LOSS_TYPES: tuple[str, ...] = ("regression_mse_var", "regression_mse", "regression_huber", "classification")
+LOSS_TYPES: tuple[str, ...] = get_args(LossType)
 
 _MIN_VARIANCE = 1e-12
 """Floor on sigma^2 (normalised time squared) against exp underflow in a collapsed beta."""
@@ -104,7 +104,7 @@ def tcc_loss(emb: torch.Tensor, times: torch.Tensor, mask: torch.Tensor | None =
 
 @register_method("tcc")
 class TCC(Method):
-    """Temporal cycle-consistency (module docstring): cycle-back regression with variance."""
+    """Temporal cycle-consistency between videos: cycle-back regression with variance by default."""
 
     @dataclass
     class Config:

@@ -21,7 +21,7 @@ _NEVER_TRAINED = ("method 'random' is the untrained-encoder baseline and is neve
 
 @register_method("random")
 class Untrained(Method):
-    """The encoder as initialised, evaluated without training (module docstring)."""
+    """The untrained encoder, evaluated as initialised: the floor every method must beat."""
 
     @dataclass
     class Config:

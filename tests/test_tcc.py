@@ -116,6 +116,14 @@ def test_hand_computed_regression_terms():
     assert out["cycle"].item() == pytest.approx(0.033648, abs=1e-6)
 
 
+def test_collapsed_cycle_back_gives_a_finite_loss():
+    # Far-apart frames make beta one-hot in float32 (exp underflow, sigma^2 = 0 without the floor).
+    emb = 1e3 * torch.randn(2, 5, 3, generator=torch.Generator().manual_seed(6))
+    t = torch.linspace(0, 1, 5).expand(2, 5)
+    out = tcc_loss(emb, t, loss_type="regression_mse_var")
+    assert torch.isfinite(out["cycle"])
+
+
 def test_aligned_embedding_beats_shuffled():
     # Both videos embed their frames by normalised time on a half circle: cycles come back.
     g = torch.Generator().manual_seed(4)
