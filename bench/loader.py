@@ -6,16 +6,18 @@ that, so a run resumed at any step sees exactly the data it would have seen.
 """
 from __future__ import annotations
 
+from typing import get_args
+
 import numpy as np
 import torch
 
 from bench.augment import augment_view, to_float_frames
-from bench.batch import Batch, BatchSpec
+from bench.batch import Batch, BatchSpec, Sampling
 from bench.errors import ConfigError, DataError
 from bench.sampling import all_frames, context_indices, offset_uniform, segment_uniform, time_augment
 from bench.store import VideoStore
 
-SAMPLINGS = ("offset_uniform", "segment_uniform", "time_augment", "all")
+SAMPLINGS = get_args(Sampling)
 
 
 def _check_spec(spec: BatchSpec, image_size: int, seed: int, context: tuple[int, int]) -> None:
