@@ -1,0 +1,50 @@
+"""The command line: bad input exits non-zero with one clear line and writes nothing."""
+import subprocess
+import sys
+
+import pytest
+
+from bench.cli import main
+
+
+def bench(*args, cwd):
+    """The real command in a subprocess (slow: a torch import each)."""
+    return subprocess.run([sys.executable, "-m", "bench.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "--method", "lrpropp"], "unknown method 'lrpropp'"),
+    (["run", "--method", "scl", "--dataset", "pourng"], "unknown dataset 'pourng'"),
+    (["run", "--method", "scl", "--set", "method.temprature=0.2"], "did you mean 'method.temperature'"),
+    (["run", "--method", "scl", "--set", "trainer.steps=many"], "trainer.steps='many' has the wrong type"),
+    (["run", "--method", "scl", "--set", "steps=3"], "needs a section"),
+    (["run", "--method", "tcc", "--variant", "nope"], "unknown variant of tcc"),
+    (["run", "--method", "scl", "--config", "missing.yaml"], "missing.yaml does not exist"),
+    (["suite", "--methods", "scl", "nope"], "unknown method 'nope'"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, args, needle):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], lines
+    assert not (tmp_path / "results").exists() and not (tmp_path / "data").exists()
+
+
+def test_real_command_exit_status(tmp_path):
+    result = bench("run", "--method", "lrpropp", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.startswith("error: unknown method 'lrpropp'")
+    assert not (tmp_path / "results").exists()
+
+
+def test_list_shows_plugins(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("scl", "tcc", "random", "synthetic", "cnn_transformer"):
+        assert name in out
+
+
+def test_config_prints_resolved_yaml(capsys):
+    assert main(["config", "--method", "tcc", "--set", "method.temperature=0.3"]) == 0
+    out = capsys.readouterr().out
+    assert "temperature: 0.3" in out and "name: tcc" in out
