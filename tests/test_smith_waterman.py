@@ -159,3 +159,20 @@ def test_bad_input_raises_one_line_errors():
     with pytest.raises(UnknownNameError) as err:
         smooth_sw(sim, 1.0, 1.0, 0.8, backend="triton")
     assert "\n" not in str(err.value)
+
+
+def test_backend_dispatch_passes_validated_inputs(monkeypatch):
+    import bench.align.smith_waterman as module
+
+    seen = {}
+
+    def probe(sim, g_open, g_ext, t, lengths_x, lengths_y):
+        seen.update(g_open=g_open, g_ext=g_ext, t=t, lengths_x=lengths_x, lengths_y=lengths_y)
+        return sim.sum((1, 2)), sim
+
+    monkeypatch.setitem(module.BACKENDS, "probe", probe)
+    sim = torch.ones(2, 3, 4, dtype=torch.float64)
+    smooth_sw(sim, torch.tensor([1.5]), 2, 0.8, lengths_y=torch.tensor([4, 2]), backend="probe")
+    assert seen["g_open"].shape == () and seen["g_open"].dtype == torch.float64 and seen["g_open"].item() == 1.5
+    assert seen["g_ext"].item() == 2.0 and seen["t"] == 0.8
+    assert seen["lengths_x"].tolist() == [3, 3] and seen["lengths_y"].tolist() == [4, 2]

@@ -142,6 +142,9 @@ def test_large_unnormalised_costs_stay_finite_in_float32():
     # every cell of a path is hit with probability at most 1; the end cells with 1
     assert cost.grad.min() >= 0 and cost.grad.max() <= 1 + 1e-5
     torch.testing.assert_close(cost.grad[:, 0, 0], torch.ones(2))
+    cost64 = cost.detach().double().requires_grad_()
+    soft_dtw(cost64, 0.01).sum().backward()
+    torch.testing.assert_close(cost.grad.double(), cost64.grad, rtol=0, atol=1e-3)
 
 
 def test_bad_input_raises_one_line_errors():
@@ -162,3 +165,20 @@ def test_bad_input_raises_one_line_errors():
     with pytest.raises(UnknownNameError) as err:
         soft_dtw(cost, 0.1, backend="cuda-magic")
     assert "\n" not in str(err.value)
+
+
+def test_backend_dispatch_passes_validated_inputs(monkeypatch):
+    import bench.align.softdtw as module
+
+    seen = {}
+
+    def probe(cost, gamma, lengths_x, lengths_y):
+        seen.update(gamma=gamma, lengths_x=lengths_x, lengths_y=lengths_y)
+        return cost.sum((1, 2))
+
+    monkeypatch.setitem(module.BACKENDS, "probe", probe)
+    out = soft_dtw(torch.ones(2, 3, 4), 1, lengths_x=torch.tensor([3, 1], dtype=torch.int32), backend="probe")
+    assert out.tolist() == [12.0, 12.0]
+    assert seen["gamma"] == 1.0 and isinstance(seen["gamma"], float)
+    assert seen["lengths_x"].dtype == torch.long and seen["lengths_x"].tolist() == [3, 1]
+    assert seen["lengths_y"].tolist() == [4, 4]

@@ -5,7 +5,7 @@ padded to the longest pair, with per-pair lengths ``lengths_x`` (rows) and ``len
 (columns). This module builds such matrices (``pairwise_sq_dist``), checks them together
 with their lengths (``check_pairs``), marks their valid cells (``valid_mask``) and
 converts them to and from the anti-diagonal layout the dynamic programs sweep over
-(``skew`` / ``unskew``).
+(``skew`` / ``unskew``, ``diagonal_range``).
 """
 from __future__ import annotations
 
@@ -90,6 +90,11 @@ def valid_mask(lengths_x: Tensor, lengths_y: Tensor, n: int, m: int) -> Tensor:
     rows = torch.arange(n, device=lengths_x.device) < lengths_x.unsqueeze(1)
     cols = torch.arange(m, device=lengths_y.device) < lengths_y.unsqueeze(1)
     return rows.unsqueeze(2) & cols.unsqueeze(1)
+
+
+def diagonal_range(d: int, n: int, m: int) -> tuple[int, int]:
+    """First and last 1-based row i of the cells (i, d - i) of anti-diagonal d of an (n, m) matrix."""
+    return max(1, d - m), min(n, d - 1)
 
 
 def _skew_index(n: int, m: int, device: torch.device) -> Tensor:

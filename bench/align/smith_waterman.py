@@ -8,18 +8,22 @@ g_e (extend), on 1-based cells (i, j):
     Iy(i, j) = smax_t(D(i-1, j) - g_o, Ix(i-1, j) - g_o, Iy(i-1, j) - g_e)
     score    = smax_t over every valid cell (i, j) of D(i, j)
 
-as written in the LAC paper's supplement and its reference code (the Iy recursion admits
-a gap in x right after a gap in y, not the reverse). Boundary conditions: D, Ix and Iy
-are -inf outside the matrix (row 0 and column 0), so Ix(i, 1) = Iy(1, j) = -inf and the
-literal 0 inside D's smax is what lets an alignment start at any cell; as t -> 0 the
-score tends to the best local alignment score of classic affine Smith-Waterman.
+as in the LAC paper's supplement (Eq. 15-16) and its reference code (the Iy recursion
+admits a gap in x right after a gap in y, not the reverse). The reference code's latest
+version learns one penalty per cell (N, M); this operator takes one shared scalar pair,
+as the paper describes.
 
-Departures from the reference code (its defects, see METHODS.md): gradients flow to S,
-g_o and g_e through the score AND through the returned D (the reference backward drops
-t and gives D no gradient); here autograd differentiates the anti-diagonal recurrence,
-which is exact. Cells whose smax would only see -inf inputs (Ix on column 1, Iy on row 1)
-are not computed but left at their boundary value, so no logsumexp ever sees only -inf
-and no NaN gradient can appear.
+Boundary conditions: D, Ix and Iy are -inf outside the matrix (row 0 and column 0), so
+Ix(i, 1) = Iy(1, j) = -inf, and the literal 0 inside D's smax lets an alignment start at
+any cell. As t -> 0 the score tends to the best local alignment score of classic affine
+Smith-Waterman (from above: every smax_t is >= the max).
+
+Departures from the reference code, whose hand-written backward uses softmaxes without
+the temperature and returns no gradient for D (so LAC's consistency term, built on D,
+trains nothing): here autograd differentiates the anti-diagonal recurrence, so the score
+and D are both exactly differentiable w.r.t. S, g_o and g_e, at any t. Cells whose smax
+would only see -inf (Ix on column 1, Iy on row 1) are not computed but left at their
+boundary value, so no smax ever sees only -inf inputs and no NaN gradient can appear.
 
 Padding: cells beyond a pair's lengths never feed a valid cell (D, Ix, Iy at (i, j)
 only read cells (i' <= i, j' <= j)); their similarity is zeroed so that NaN or inf
@@ -38,7 +42,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from bench.align.distances import check_pairs, skew, unskew, valid_mask
+from bench.align.distances import check_pairs, diagonal_range, skew, unskew, valid_mask
 from bench.errors import ConfigError, UnknownNameError
 
 
@@ -75,18 +79,20 @@ def smooth_sw(
     return BACKENDS[backend](sim, gaps[0], gaps[1], temperature, lengths_x, lengths_y)
 
 
-def _smax(terms: tuple[Tensor, ...], t: float) -> Tensor:
-    """smax_t over the stacked terms (elementwise across the tuple)."""
-    return t * torch.logsumexp(torch.stack(terms) / t, dim=0)
-
-
 def _smooth_sw_torch(
     sim: Tensor, g_open: Tensor, g_ext: Tensor, t: float, lengths_x: Tensor, lengths_y: Tensor
 ) -> tuple[Tensor, Tensor]:
+    # Everything in units of t (S / t, g / t, D / t), so each smax_t is a plain logaddexp
+    # chain; the first argument of each chain is finite on the cells computed, so no
+    # logaddexp(-inf, -inf) (whose gradient is NaN) ever occurs.
     batch, n, m = sim.shape
     valid = valid_mask(lengths_x, lengths_y, n, m)
-    sim_s = skew(torch.where(valid, sim, torch.zeros_like(sim)), 0.0)
+    # per-diagonal views: slicing the whole skewed tensor inside the loop would make autograd
+    # materialise a table-sized zero gradient per diagonal (cubic work)
+    sim_diag = (skew(torch.where(valid, sim, torch.zeros_like(sim)), 0.0) / t).unbind(1)
+    g_open, g_ext = g_open / t, g_ext / t
     border = sim.new_full((batch, n + 1), -math.inf)
+    zeros = sim.new_zeros((batch, n + 1))
     # one (B, N+1) vector per anti-diagonal d = i + j, indexed by the 1-based row i
     d_diag, ix_diag, iy_diag = [border, border], [border, border], [border, border]
 
@@ -95,34 +101,33 @@ def _smooth_sw_torch(
         return torch.cat((border[:, :lo], values, border[:, lo + values.shape[1] :]), dim=1)
 
     for d in range(2, n + m + 1):
-        lo, hi = max(1, d - m), min(n, d - 1)
+        lo, hi = diagonal_range(d, n, m)
         d1, ix1, iy1 = d_diag[d - 1], ix_diag[d - 1], iy_diag[d - 1]
         d2, ix2, iy2 = d_diag[d - 2], ix_diag[d - 2], iy_diag[d - 2]
         # D(i, j): from (i-1, j-1), row i-1 of diagonal d-2
-        start = d2[:, lo - 1 : hi]
-        new_d = sim_s[:, d, lo : hi + 1] + _smax(
-            (torch.zeros_like(start), start, ix2[:, lo - 1 : hi], iy2[:, lo - 1 : hi]), t
-        )
-        d_diag.append(placed(new_d, lo))
+        rows = slice(lo - 1, hi)
+        start = torch.logaddexp(torch.logaddexp(torch.logaddexp(zeros[:, rows], d2[:, rows]), ix2[:, rows]), iy2[:, rows])
+        d_diag.append(placed(sim_diag[d][:, lo : hi + 1] + start, lo))
+        opened = d1 - g_open
         # Ix(i, j) for j >= 2 (rows i <= d-2): from (i, j-1), row i of diagonal d-1
         ix_hi = min(n, d - 2)
         if ix_hi >= lo:
-            new_ix = _smax((d1[:, lo : ix_hi + 1] - g_open, ix1[:, lo : ix_hi + 1] - g_ext), t)
-            ix_diag.append(placed(new_ix, lo))
+            rows = slice(lo, ix_hi + 1)
+            ix_diag.append(placed(torch.logaddexp(opened[:, rows], ix1[:, rows] - g_ext), lo))
         else:
             ix_diag.append(border)
         # Iy(i, j) for i >= 2: from (i-1, j), row i-1 of diagonal d-1
         iy_lo = max(2, lo)
         if hi >= iy_lo:
             rows = slice(iy_lo - 1, hi)
-            new_iy = _smax((d1[:, rows] - g_open, ix1[:, rows] - g_open, iy1[:, rows] - g_ext), t)
+            new_iy = torch.logaddexp(torch.logaddexp(opened[:, rows], ix1[:, rows] - g_open), iy1[:, rows] - g_ext)
             iy_diag.append(placed(new_iy, iy_lo))
         else:
             iy_diag.append(border)
     table = unskew(torch.stack(d_diag, dim=1), n, m)
     table = torch.where(valid, table, torch.full_like(table, -math.inf))
-    score = t * torch.logsumexp(table.reshape(batch, -1) / t, dim=1)
-    return score, table
+    score = t * torch.logsumexp(table.reshape(batch, -1), dim=1)
+    return score, t * table
 
 
 BACKENDS: dict[str, Callable[..., tuple[Tensor, Tensor]]] = {"torch": _smooth_sw_torch}

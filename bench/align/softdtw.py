@@ -19,12 +19,13 @@ by the backward recursion of Cuturi & Blondel (their Algorithm 2),
 
 Departures from the paper's and the reference code's numerics (same mathematics): they
 multiply E by exp(...) factors, which overflows or gives 0 * inf = NaN for small gamma;
-here the recursion runs on log E with logsumexp, so E = exp(log E) stays in [0, 1]. And
-log P(. | s) is a log-softmax of (min_p r(p) - r(p)) / gamma, differences taken BEFORE
-dividing by gamma, rather than (r(s) - c(s) - r(p)) / gamma: in float32 the latter loses
-about eps * |r| / gamma per step, which for gamma = 0.01 and 64 frames already gives
-E(1, 1) = 1.07 instead of 1 (every path starts there). Normalised transitions keep the
-flow conserved, so gamma = 0.001 is as well behaved as gamma = 1.
+here the recursion runs on log E, so E = exp(log E) stays in [0, 1]. And P(. | s) is
+taken as the softmax of the stored predecessor values rather than as
+exp((r(s) - c(s) - r(p)) / gamma): in float32 that subtraction loses about
+eps * |r| / gamma per step, which compounds along the sweep (64 x 64 costs in [0, 50]
+at gamma = 0.01 gave E(1, 1) = 1.015 instead of 1, though every path starts there);
+normalised transitions conserve the flow, so gamma = 0.001 is as well behaved as 1. The table is stored
+as u = -r / gamma, which turns every soft minimum into a plain logaddexp.
 
 Both sweeps loop over anti-diagonals (N + M - 1 steps) with the batch and the diagonal
 vectorised. Cells beyond a pair's lengths never influence r(n_b, m_b) (only cells
@@ -44,7 +45,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from bench.align.distances import check_pairs, skew, unskew, valid_mask
+from bench.align.distances import check_pairs, diagonal_range, skew, unskew, valid_mask
 from bench.errors import ConfigError, UnknownNameError
 
 
@@ -69,27 +70,26 @@ def soft_dtw(
     return BACKENDS[backend](cost, gamma, lengths_x, lengths_y)
 
 
-def _diagonal_range(d: int, n: int, m: int) -> tuple[int, int]:
-    """1-based rows i of the cells (i, d - i) of anti-diagonal d inside an (n, m) matrix."""
-    return max(1, d - m), min(n, d - 1)
-
-
 def _forward_table(cost: Tensor, gamma: float) -> Tensor:
-    """The skewed table of r: (B, N+M+1, N+1), r(i, j) at [i + j, i], +inf on the border."""
+    """The skewed table of u = -r / gamma: (B, N+M+1, N+1), u(i, j) at [i + j, i].
+
+    In these units the recursion is u(i, j) = -c(i, j) / gamma + log sum_p exp(u(p)) over
+    the predecessors p, with u(0, 0) = 0 and -inf on the rest of the border.
+    """
     n, m = cost.shape[1:]
-    cost_s = skew(cost, 0.0)
-    r = torch.full_like(cost_s, math.inf)
-    r[:, 0, 0] = 0.0
+    neg_cost_s = skew(cost, 0.0).mul_(-1.0 / gamma)
+    u = torch.full_like(neg_cost_s, -math.inf)
+    u[:, 0, 0] = 0.0
     for d in range(2, n + m + 1):
-        lo, hi = _diagonal_range(d, n, m)
-        prev, prev2 = r[:, d - 1], r[:, d - 2]
+        lo, hi = diagonal_range(d, n, m)
+        prev, prev2 = u[:, d - 1], u[:, d - 2]
         # predecessors of (i, d-i): (i-1, j) and (i, j-1) on diagonal d-1, (i-1, j-1) on d-2
-        preds = torch.stack((prev[:, lo - 1 : hi], prev[:, lo : hi + 1], prev2[:, lo - 1 : hi]))
-        r[:, d, lo : hi + 1] = cost_s[:, d, lo : hi + 1] - gamma * torch.logsumexp(preds / -gamma, dim=0)
-    return r
+        soft = torch.logaddexp(torch.logaddexp(prev[:, lo - 1 : hi], prev[:, lo : hi + 1]), prev2[:, lo - 1 : hi])
+        u[:, d, lo : hi + 1] = neg_cost_s[:, d, lo : hi + 1] + soft
+    return u
 
 
-def _log_transitions(r_s: Tensor, gamma: float, valid: Tensor) -> Tensor:
+def _log_transitions(u_s: Tensor, valid: Tensor) -> Tensor:
     """log P(p | s) for the predecessors p = (up, left, diagonal) of every cell s.
 
     (3, B, N+M+3, N+2), indexed by s's skewed position [i + j, i] (padded by two
@@ -98,34 +98,35 @@ def _log_transitions(r_s: Tensor, gamma: float, valid: Tensor) -> Tensor:
     """
     batch, n, m = valid.shape
     # s = [d, i] for d >= 2, i >= 1: up = [d-1, i-1], left = [d-1, i], diagonal = [d-2, i-1]
-    preds = torch.stack((r_s[:, 1:-1, :-1], r_s[:, 1:-1, 1:], r_s[:, :-2, :-1]))
-    log_p = torch.log_softmax((preds.amin(dim=0) - preds) / gamma, dim=0)
-    valid_s = skew(valid.to(r_s.dtype), 0.0)[:, 2:, 1:] > 0
-    out = r_s.new_full((3, batch, n + m + 3, n + 2), -math.inf)
+    log_p = torch.log_softmax(torch.stack((u_s[:, 1:-1, :-1], u_s[:, 1:-1, 1:], u_s[:, :-2, :-1])), dim=0)
+    valid_s = skew(valid.to(u_s.dtype), 0.0)[:, 2:, 1:] > 0
+    out = u_s.new_full((3, batch, n + m + 3, n + 2), -math.inf)
     out[:, :, 2 : n + m + 1, 1 : n + 1] = torch.where(valid_s, log_p, -math.inf)
     return out
 
 
-def _expected_alignment(r_s: Tensor, gamma: float, lengths_x: Tensor, lengths_y: Tensor, n: int, m: int) -> Tensor:
+def _expected_alignment(u_s: Tensor, lengths_x: Tensor, lengths_y: Tensor, n: int, m: int) -> Tensor:
     """E = d r(n_b, m_b) / d cost, (B, N, M), by the backward recursion in log space."""
-    batch = r_s.shape[0]
-    up, left, diag = _log_transitions(r_s, gamma, valid_mask(lengths_x, lengths_y, n, m))
-    last = r_s.new_full((batch, n, m), -math.inf)
-    last[torch.arange(batch, device=r_s.device), lengths_x - 1, lengths_y - 1] = 0.0
+    batch = u_s.shape[0]
+    up, left, diag = _log_transitions(u_s, valid_mask(lengths_x, lengths_y, n, m))
+    last = u_s.new_full((batch, n, m), -math.inf)
+    last[torch.arange(batch, device=u_s.device), lengths_x - 1, lengths_y - 1] = 0.0
     last_s = skew(last, -math.inf)
+    end_diagonals = set((lengths_x + lengths_y).tolist())
     log_e = torch.full_like(up, -math.inf)
     for d in range(n + m, 1, -1):
-        lo, hi = _diagonal_range(d, n, m)
+        lo, hi = diagonal_range(d, n, m)
         # successors of (i, d-i): (i+1, j) and (i, j+1) on diagonal d+1, (i+1, j+1) on d+2
-        terms = torch.stack(
-            (
+        flow = torch.logaddexp(
+            torch.logaddexp(
                 log_e[:, d + 1, lo + 1 : hi + 2] + up[:, d + 1, lo + 1 : hi + 2],
                 log_e[:, d + 1, lo : hi + 1] + left[:, d + 1, lo : hi + 1],
-                log_e[:, d + 2, lo + 1 : hi + 2] + diag[:, d + 2, lo + 1 : hi + 2],
-                last_s[:, d, lo : hi + 1],
-            )
+            ),
+            log_e[:, d + 2, lo + 1 : hi + 2] + diag[:, d + 2, lo + 1 : hi + 2],
         )
-        log_e[:, d, lo : hi + 1] = torch.logsumexp(terms, dim=0)
+        if d in end_diagonals:  # a pair's last cell: no successor, E = 1
+            flow = torch.maximum(flow, last_s[:, d, lo : hi + 1])
+        log_e[:, d, lo : hi + 1] = flow
     return unskew(log_e[:, : n + m + 1, : n + 1], n, m).exp()
 
 
@@ -134,16 +135,16 @@ class _SoftDTW(torch.autograd.Function):
     def forward(ctx, cost: Tensor, gamma: float, lengths_x: Tensor, lengths_y: Tensor) -> Tensor:
         batch, n, m = cost.shape
         cost = torch.where(valid_mask(lengths_x, lengths_y, n, m), cost, torch.zeros_like(cost))
-        r_s = _forward_table(cost, gamma)
-        ctx.save_for_backward(r_s, lengths_x, lengths_y)
-        ctx.gamma, ctx.shape = gamma, (n, m)
-        return r_s[torch.arange(batch, device=cost.device), lengths_x + lengths_y, lengths_x]
+        u_s = _forward_table(cost, gamma)
+        ctx.save_for_backward(u_s, lengths_x, lengths_y)
+        ctx.shape = (n, m)
+        return -gamma * u_s[torch.arange(batch, device=cost.device), lengths_x + lengths_y, lengths_x]
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor):
-        r_s, lengths_x, lengths_y = ctx.saved_tensors
-        e = _expected_alignment(r_s, ctx.gamma, lengths_x, lengths_y, *ctx.shape)
+        u_s, lengths_x, lengths_y = ctx.saved_tensors
+        e = _expected_alignment(u_s, lengths_x, lengths_y, *ctx.shape)
         return grad_out.view(-1, 1, 1) * e, None, None, None
 
 
