@@ -4,7 +4,13 @@ import math
 import pytest
 import torch
 
-from bench.align.distances import check_pairs, pairwise_sq_dist, skew, unskew, valid_mask
+from bench.align.distances import (
+    check_pairs,
+    pairwise_sq_dist,
+    skew,
+    unskew,
+    valid_mask,
+)
 from bench.errors import DataError
 
 
@@ -66,7 +72,8 @@ def test_check_pairs_defaults_and_errors():
     assert lx.tolist() == [4, 4, 4] and ly.tolist() == [5, 5, 5] and lx.dtype == torch.long
     lx, ly = check_pairs(matrix, torch.tensor([1, 2, 4], dtype=torch.int32), None, "op")
     assert lx.dtype == torch.long and lx.tolist() == [1, 2, 4]
-    for bad in (torch.tensor([1, 2]), torch.tensor([0, 1, 2]), torch.tensor([1, 2, 5]), torch.tensor([1.0, 2.0, 3.0]), [1, 2, 3]):
+    bad_lengths = (torch.tensor([1, 2]), torch.tensor([0, 1, 2]), torch.tensor([1, 2, 5]), torch.tensor([1.0, 2.0, 3.0]), [1, 2, 3])
+    for bad in bad_lengths:
         with pytest.raises(DataError):
             check_pairs(matrix, bad, None, "op")
     for bad_matrix in (torch.zeros(4, 5), torch.zeros(2, 0, 3), torch.zeros(2, 3, 3, dtype=torch.int64)):

@@ -1,4 +1,6 @@
 """dtw_alignment (hard DTW paths as binary matrices) and first_match."""
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,7 @@ from bench.errors import DataError
 def assert_monotone_path(cells, n, m):
     """cells: the True cells of one alignment, sorted; a path (0,0) -> (n-1,m-1) of unit steps."""
     assert cells[0] == (0, 0) and cells[-1] == (n - 1, m - 1)
-    for (i0, j0), (i1, j1) in zip(cells, cells[1:]):
+    for (i0, j0), (i1, j1) in itertools.pairwise(cells):
         assert (i1 - i0, j1 - j0) in {(1, 0), (0, 1), (1, 1)}
 
 

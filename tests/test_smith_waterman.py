@@ -4,6 +4,7 @@ import math
 import pytest
 import torch
 
+from bench.align.distances import valid_mask
 from bench.align.smith_waterman import smooth_sw
 from bench.errors import ConfigError, DataError, UnknownNameError
 
@@ -44,7 +45,8 @@ def test_equals_direct_loop_on_every_small_shape(t):
             for b in range(2):
                 want_score, want_table = direct_sw(sim[b].tolist(), 0.7, 0.2, t)
                 assert score[b].item() == pytest.approx(want_score, rel=1e-12, abs=1e-12), (n, m)
-                torch.testing.assert_close(table[b], torch.tensor(want_table, dtype=torch.float64), rtol=1e-12, atol=1e-12)
+                want_table = torch.tensor(want_table, dtype=torch.float64)
+                torch.testing.assert_close(table[b], want_table, rtol=1e-12, atol=1e-12)
 
 
 def test_hand_case_one_by_two():
@@ -74,7 +76,7 @@ def test_gradcheck_score_and_table(t):
     g_open = torch.tensor(0.8, dtype=torch.float64, requires_grad=True)
     g_ext = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
     lengths_x, lengths_y = torch.tensor([4, 2, 3]), torch.tensor([5, 5, 1])
-    valid = (torch.arange(4)[None, :, None] < lengths_x[:, None, None]) & (torch.arange(5)[None, None, :] < lengths_y[:, None, None])
+    valid = valid_mask(lengths_x, lengths_y, 4, 5)
     weights = torch.randn(3, 4, 5, generator=gen, dtype=torch.float64)
 
     def score(s, go, ge):
@@ -91,7 +93,8 @@ def test_gradcheck_score_and_table(t):
 def test_gap_penalties_receive_gradient_through_the_table():
     # D(2, 4) gains most from the path D(1, 1) -> Ix(1, 2) (open) -> Ix(1, 3) (extend) -> D(2, 4),
     # so both penalties lower it: negative gradients. D(1, 1) involves no gap: zero gradients.
-    sim = torch.tensor([[[3.0, -5.0, -5.0, -5.0], [-5.0, -5.0, -5.0, 2.0]]], dtype=torch.float64, requires_grad=True)
+    sim = torch.tensor([[[3.0, -5.0, -5.0, -5.0], [-5.0, -5.0, -5.0, 2.0]]], dtype=torch.float64)
+    sim.requires_grad_()
     g_open = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
     g_ext = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
     _, table = smooth_sw(sim, g_open, g_ext, 0.8)
@@ -107,7 +110,7 @@ def test_padding_equals_each_pair_cropped():
     gen = torch.Generator().manual_seed(3)
     lengths_x, lengths_y = torch.tensor([5, 2, 1, 5]), torch.tensor([3, 6, 4, 6])
     sim = torch.rand(4, 5, 6, generator=gen, dtype=torch.float64)
-    valid = (torch.arange(5)[None, :, None] < lengths_x[:, None, None]) & (torch.arange(6)[None, None, :] < lengths_y[:, None, None])
+    valid = valid_mask(lengths_x, lengths_y, 5, 6)
     sim[~valid] = math.nan  # padding must not matter, even NaN
     sim.requires_grad_()
     g_open = torch.tensor(0.9, dtype=torch.float64, requires_grad=True)

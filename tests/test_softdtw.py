@@ -6,6 +6,7 @@ import pytest
 import torch
 from scipy.special import logsumexp, softmax
 
+from bench.align.distances import valid_mask
 from bench.align.dtw import dtw_path
 from bench.align.softdtw import soft_dtw
 from bench.errors import ConfigError, DataError, UnknownNameError
@@ -72,7 +73,7 @@ def test_padding_equals_each_pair_cropped():
     gen = torch.Generator().manual_seed(2)
     lengths_x, lengths_y = torch.tensor([6, 3, 1, 6]), torch.tensor([2, 7, 4, 7])
     cost = torch.rand(4, 6, 7, generator=gen, dtype=torch.float64)
-    padding = ~((torch.arange(6)[None, :, None] < lengths_x[:, None, None]) & (torch.arange(7)[None, None, :] < lengths_y[:, None, None]))
+    padding = ~valid_mask(lengths_x, lengths_y, 6, 7)
     cost[padding] = math.nan  # padding must not matter, even NaN
     cost.requires_grad_()
     weights = torch.rand(4, generator=gen, dtype=torch.float64)

@@ -37,7 +37,7 @@ both differentiable, equal to the "torch" reference.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -106,7 +106,8 @@ def _smooth_sw_torch(
         d2, ix2, iy2 = d_diag[d - 2], ix_diag[d - 2], iy_diag[d - 2]
         # D(i, j): from (i-1, j-1), row i-1 of diagonal d-2
         rows = slice(lo - 1, hi)
-        start = torch.logaddexp(torch.logaddexp(torch.logaddexp(zeros[:, rows], d2[:, rows]), ix2[:, rows]), iy2[:, rows])
+        start = torch.logaddexp(torch.logaddexp(zeros[:, rows], d2[:, rows]), ix2[:, rows])
+        start = torch.logaddexp(start, iy2[:, rows])
         d_diag.append(placed(sim_diag[d][:, lo : hi + 1] + start, lo))
         opened = d1 - g_open
         # Ix(i, j) for j >= 2 (rows i <= d-2): from (i, j-1), row i of diagonal d-1

@@ -39,7 +39,7 @@ and must equal the "torch" reference.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
