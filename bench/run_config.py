@@ -18,7 +18,8 @@ from typing import Any
 
 from bench.config import build, load_yaml, merge, parse_overrides, to_dict
 from bench.errors import ConfigError, UnknownNameError
-from bench.protocol.config import PRESETS, ProtocolConfig
+from bench.protocol.config import ProtocolConfig
+from bench.protocol.evaluate import resolve_protocol
 from bench.registry import DATASETS, ENCODERS, METHODS, unknown_name_message
 from bench.train import TrainerConfig
 
@@ -78,8 +79,6 @@ def resolve(method: str | None = None, dataset: str | None = None, encoder: str 
     method_cls = METHODS.get(method_name)
     dataset_cls = DATASETS.get(dataset_name)
     encoder_cls = ENCODERS.get(encoder_name)
-    if protocol_name not in PRESETS:
-        raise UnknownNameError(unknown_name_message("protocol preset", protocol_name, list(PRESETS)))
     if variant is not None and variant not in method_cls.variants:
         raise UnknownNameError(unknown_name_message(f"variant of {method_name}", variant,
                                                     list(method_cls.variants)))
@@ -87,8 +86,6 @@ def resolve(method: str | None = None, dataset: str | None = None, encoder: str 
     method_values = merge(method_cls.per_dataset_defaults.get(dataset_name, {}),
                           method_cls.variants.get(variant, {}) if variant else {})
     trainer_values = merge(dataset_cls.trainer_defaults, sections["trainer"])
-    protocol_values = merge(merge(PRESETS[protocol_name], dataset_cls.protocol_defaults),
-                            {**sections["protocol"], "name": protocol_name})
     seed_value = user.get("seed", seed if seed is not None else 0)
     if not isinstance(seed_value, int) or isinstance(seed_value, bool):
         raise ConfigError(f"seed={seed_value!r} has the wrong type; expected int")
@@ -102,5 +99,5 @@ def resolve(method: str | None = None, dataset: str | None = None, encoder: str 
         encoder_name=encoder_name,
         encoder=build(encoder_cls.Config, sections["encoder"], "encoder"),
         trainer=build(TrainerConfig, trainer_values, "trainer"),
-        protocol=build(ProtocolConfig, protocol_values, "protocol"),
+        protocol=resolve_protocol(merge(dataset_cls.protocol_defaults, {**sections["protocol"], "name": protocol_name})),
     )
