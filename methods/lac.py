@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -184,14 +184,14 @@ class LAC(Method):
             if not 0.0 < self.crop_min <= 1.0:
                 raise ConfigError(f"method.crop_min={self.crop_min} must be in (0, 1]; e.g. 0.5")
 
-    variants = {
+    variants: ClassVar[dict[str, dict[str, Any]]] = {
         "full": {},
         "contrastive": {"w_local": 0.0, "w_consistency": 0.0},
         "contrastive+local": {"w_consistency": 0.0},
         "reference_weights": {"w_consistency": 0.01},
         **{f"t{t}": {"smoothing": t} for t in SMOOTHINGS},
     }
-    per_dataset_defaults = {
+    per_dataset_defaults: ClassVar[dict[str, dict[str, Any]]] = {
         # The harness's CPU-sized choice for the built-in synthetic videos, not a paper value.
         "synthetic": {"frames": 32},
     }

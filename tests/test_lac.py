@@ -157,7 +157,7 @@ def test_consistency_trains_embeddings_and_gaps():
 
 def test_local_term_rewards_a_high_score():
     # More similar views give a higher score, hence a lower L_local; larger gaps a lower score.
-    xs, ys, sxs, sys_ = ragged(4, [5])
+    xs, ys, sxs, _ = ragged(4, [5])
     x, s = torch.stack(xs), torch.stack(sxs)
     far = lac_loss(x, torch.stack(ys), s, s, 1.0, 1.0)["local"]
     near = lac_loss(x, x + 0.01 * torch.stack(ys), s, s, 1.0, 1.0)["local"]
