@@ -23,24 +23,38 @@ directory and goes into the manifest, hence into every run record.
 from __future__ import annotations
 
 import colorsys
+import shutil
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 import numpy as np
 from scipy import ndimage
 
 from bench.config import stable_hash, to_dict
 from bench.dataset import Dataset
-from bench.errors import ConfigError, UnknownNameError
+from bench.errors import ConfigError, DataError, UnknownNameError
 from bench.registry import register_dataset, unknown_name_message
 from bench.store import MANIFEST, Video, VideoStore, tune_split, write_store
 from datasets._synthetic_render import (
-    BASE_BODY, FIGURE_CHANNELS, J, Body, Camera, Capsule, capsule, figure_capsules,
-    forward_kinematics, paint, pixel_centres, place)
+    BASE_BODY,
+    FIGURE_CHANNELS,
+    Body,
+    Camera,
+    Capsule,
+    J,
+    capsule,
+    figure_capsules,
+    forward_kinematics,
+    paint,
+    pixel_centres,
+    place,
+)
 
-VERSION = "1"
+VERSION = "2"
 """The generator's version; bump it whenever its output changes."""
 
 CHANNELS = FIGURE_CHANNELS + ("tilt", "fill")
@@ -136,9 +150,15 @@ class Nuisance:
 
 
 DIFFICULTY: dict[str, Nuisance] = {
-    "easy": Nuisance(0.15, 0.15, 0.08, 0.04, 0.1, 0.15, 0.1, 0, 0.05, 0.03, 0.0, 0.0, 2.0),
-    "medium": Nuisance(0.35, 0.4, 0.15, 0.1, 0.2, 1.0, 0.6, 1, 0.12, 0.07, 7.0, 0.5, 6.0),
-    "hard": Nuisance(0.6, 0.7, 0.25, 0.15, 0.3, 1.0, 1.0, 2, 0.18, 0.1, 14.0, 0.5, 12.0, 0.05, True),
+    "easy": Nuisance(speed_sigma=0.15, warp=0.15, idle=0.08, body=0.04, width=0.1, palette=0.15,
+                     texture=0.1, distractors=0, scale=0.05, shift=0.03, rotation=0.0, mirror=0.0,
+                     noise=2.0),
+    "medium": Nuisance(speed_sigma=0.35, warp=0.4, idle=0.15, body=0.1, width=0.2, palette=1.0,
+                       texture=0.6, distractors=1, scale=0.12, shift=0.06, rotation=7.0, mirror=0.5,
+                       noise=6.0),
+    "hard": Nuisance(speed_sigma=0.6, warp=0.7, idle=0.25, body=0.15, width=0.3, palette=1.0,
+                     texture=1.0, distractors=2, scale=0.15, shift=0.08, rotation=14.0, mirror=0.5,
+                     noise=12.0, outliers=0.05, edit=True),
 }
 
 
@@ -209,10 +229,10 @@ def warp_times(rng: np.random.Generator, key_times: tuple[float, ...], n: int, n
 def timeline(rng: np.random.Generator, action: Action, length: int, nuis: Nuisance) -> np.ndarray:
     """Canonical time of each of ``length`` frames: idle, the warped action (with one
     skipped or repeated segment if the preset says so), idle."""
-    before, after = (int(round(rng.uniform(0.0, nuis.idle) * length)) for _ in range(2))
+    before, after = (round(rng.uniform(0.0, nuis.idle) * length) for _ in range(2))
     n_act = length - before - after
     edit = rng.choice(["skip", "repeat"]) if nuis.edit else None
-    m = max(1, int(round(rng.uniform(0.1, 0.2) * n_act))) if edit else 0
+    m = max(1, round(rng.uniform(0.1, 0.2) * n_act)) if edit else 0
     c = warp_times(rng, action.key_times, n_act + (m if edit == "skip" else -m), nuis)
     if edit:
         start = int(rng.integers(int(0.15 * len(c)), int(0.85 * len(c)) - m + 1))
@@ -290,7 +310,7 @@ FIXED_PALETTE = {"background": (0.83, 0.85, 0.89), "shirt": (0.78, 0.16, 0.12),
                  "trousers": (0.12, 0.16, 0.45), "skin": (0.5, 0.3, 0.2), "distractor": (0.4, 0.6, 0.4)}
 
 
-@lru_cache(maxsize=None)
+@cache
 def framing(name: str) -> tuple[tuple[float, float], float]:
     """World centre and half extent of a square that holds the action's whole scene."""
     action = ACTIONS[name]
@@ -300,7 +320,7 @@ def framing(name: str) -> tuple[tuple[float, float], float]:
     lo = np.min([np.minimum(k.p0, k.p1) - k.radius[:, None] for k in caps], axis=(0, 1))
     hi = np.max([np.maximum(k.p0, k.p1) + k.radius[:, None] for k in caps], axis=(0, 1))
     centre = (lo + hi) / 2
-    return (float(centre[0]), float(centre[1])), float((hi - lo).max() / 2 * 1.1)
+    return (float(centre[0]), float(centre[1])), float((hi - lo).max() / 2 * 1.2)
 
 
 def _colour(rng: np.random.Generator, value: tuple[float, float]) -> np.ndarray:
@@ -360,8 +380,7 @@ def distractors(rng: np.random.Generator, n_frames: int, size: int, count: int,
     for _ in range(count):
         start, speed = rng.uniform(0, 1, 2), rng.uniform(-0.04, 0.04, 2)
         bar = rng.uniform(-0.08, 0.08, 2) * size
-        pos = np.abs((start + speed * t) % 2.0 - 1.0)   # a triangle wave: bounces off 0 and 1
-        pos = pos * size
+        pos = np.abs((start + speed * t) % 2.0 - 1.0) * size   # a triangle wave: bounces off the edges
         out.append(capsule(pos, pos + bar, rng.uniform(0.03, 0.06) * size, colour, opacity))
     return out
 
@@ -380,7 +399,7 @@ def render_video(cfg: SyntheticConfig, action: Action, video_id: str, rng: np.ra
     length = int(rng.integers(cfg.min_length, cfg.max_length + 1))
     c = timeline(rng, action, length, nuis)
     outliers = np.zeros(length, bool)
-    outliers[rng.choice(length, int(round(nuis.outliers * length)), replace=False)] = True
+    outliers[rng.choice(length, round(nuis.outliers * length), replace=False)] = True
     body = sample_body(rng, nuis)
     colours = sample_palette(rng, nuis)
     camera = sample_camera(rng, action, cfg.image_size, nuis)
@@ -436,10 +455,22 @@ class Synthetic(Dataset):
 
     def open(self, data_root: Path) -> VideoStore:
         root = self.root(data_root)
-        if (root / MANIFEST).is_file():
-            return VideoStore(root)
+        if not (root / MANIFEST).is_file():
+            self._generate(root)
+        return VideoStore(root)
+
+    def _generate(self, root: Path) -> None:
+        """Write the store under a private name, then rename it into place; if another
+        process got there first (parallel runs), keep its identical store."""
+        build = root.with_name(f".{root.name}.build-{uuid.uuid4().hex[:8]}")
         splits, videos = generate(self.cfg)
         phases = {name: list(ACTIONS[name].phases) for name in self.cfg.actions}
         key_events = {name: list(ACTIONS[name].key_times[1:-1]) for name in self.cfg.actions}
-        return write_store(root, "synthetic", VERSION, phases, splits, videos,
-                           extra={"config": to_dict(self.cfg), "key_events": key_events})
+        write_store(build, "synthetic", VERSION, phases, splits, videos,
+                    extra={"config": to_dict(self.cfg), "key_events": key_events})
+        try:
+            build.rename(root)
+        except OSError as err:
+            shutil.rmtree(build)
+            if not (root / MANIFEST).is_file():
+                raise DataError(f"{root} exists but holds no complete store; delete it and run again") from err
