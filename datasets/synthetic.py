@@ -260,7 +260,8 @@ def _pour_props(pose: np.ndarray, joints: np.ndarray, phase: np.ndarray, local: 
     hand = joints[:, J["r_hand"]] + offset
     spot = key_joints[1, J["r_hand"]] + offset
     cup = np.where((phase == 0)[:, None], spot, hand)
-    lip_full = key_joints[3, J["r_hand"]] + offset + cup_half * np.array([np.sin(np.deg2rad(115)), np.cos(np.deg2rad(115))])
+    full_tilt = np.deg2rad(ACTIONS["pour"].keys[3, CHANNELS.index("tilt")])
+    lip_full = key_joints[3, J["r_hand"]] + offset + cup_half * np.array([np.sin(full_tilt), np.cos(full_tilt)])
     top = spot[1] - cup_half - cup_radius
     glass_x, glass_h, glass_w = lip_full[0] + 0.06, 0.2, 0.08
     table_left = min(spot[0], key_joints[4, J["r_hand"], 0]) - 0.12
