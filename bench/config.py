@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import types
 import typing
 from pathlib import Path
@@ -87,10 +88,25 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     )
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-3`` (no dot) as a string; users mean a float. Teach it YAML 1.2's
+    float syntax, so ``lr: 1e-3`` and ``--set trainer.lr=1e-3`` are numbers."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def yaml_load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def parse_value(text: str) -> Any:
-    """Parse command-line text as YAML (``0.1`` -> float, ``[1,2]`` -> list, ``null``)."""
+    """Parse command-line text as YAML (``0.1`` / ``1e-3`` -> float, ``[1,2]`` -> list, ``null``)."""
     try:
-        return yaml.safe_load(text)
+        return yaml_load(text)
     except yaml.YAMLError:
         return text
 
@@ -149,7 +165,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist; check the path")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {path} is not valid YAML ({err.__class__.__name__}); fix its syntax") from err
     if not isinstance(data, dict):

@@ -46,6 +46,14 @@ def test_coerce_optional_and_bool_not_int():
         coerce(True, int, "x")
 
 
+def test_scientific_notation_is_a_float(tmp_path):
+    assert parse_overrides(["trainer.lr=1e-3", "trainer.x=-2E+2", "trainer.y=1.5e-2", "trainer.z=1e3x"]) == \
+        {"trainer": {"lr": 1e-3, "x": -200.0, "y": 0.015, "z": "1e3x"}}
+    path = tmp_path / "c.yaml"
+    path.write_text("trainer:\n  lr: 3e-4\n")
+    assert load_yaml(path) == {"trainer": {"lr": 3e-4}}
+
+
 def test_parse_overrides_types_and_nesting():
     nested = parse_overrides(["method.tau=0.2", "trainer.steps=5", "protocol.fractions=[0.1, 1.0]",
                               "encoder.weights=null", "method.loss_type=classification"])

@@ -27,7 +27,7 @@ class EncoderConfig:
     layers: int = 2
     heads: int = 4
     dropout: float = 0.1
-    positional: bool = True
+    positional: bool = False
     context_frames: int = 1
     context_stride: int = 15
     cnn_channels: tuple[int, ...] = (16, 32, 64, 128)
