@@ -28,6 +28,7 @@ class EncoderConfig:
     heads: int = 4
     dropout: float = 0.1
     positional: bool = False
+    pool: Literal["avg", "flatten"] = "flatten"
     context_frames: int = 1
     context_stride: int = 15
     cnn_channels: tuple[int, ...] = (16, 32, 64, 128)

@@ -13,6 +13,8 @@ import math
 import torch
 from torch import nn
 
+from bench.encoders.backbones import group_norm
+
 
 def sine_cosine_positions(length: int, dim: int, device: torch.device | None = None) -> torch.Tensor:
     """(length, dim) table: PE[p, 2i] = sin(p / 10000^(2i/dim)), PE[p, 2i+1] = cos(...)
@@ -28,39 +30,47 @@ def sine_cosine_positions(length: int, dim: int, device: torch.device | None = N
 class TransformerHead(nn.Module):
     """Pool -> FC-ReLU-FC -> (+ positions) -> pre-LN transformer -> Linear(D).
 
-    ``positional=False`` drops the positions (a TCC ablation: with them an encoder can
-    solve cycle consistency from absolute position alone)."""
+    pool "avg" averages the feature map over space (CARL, on ResNet-50's 7x7 map); "flatten"
+    keeps its layout (the small CNN's 4x4 map: where the limbs are is the pose).
+    ``layers=0`` embeds every frame on its own (no attention across frames).
+    ``positional=True`` adds absolute sine-cosine positions (CARL); the harness's default is
+    off: at evaluation the positions encode the frame index in every embedding, which gives
+    nearest-neighbour metrics such as Kendall's tau for free, and TCC a trivial solution."""
 
-    def __init__(self, in_channels: int, hidden: int, embed_dim: int, layers: int, heads: int,
-                 dropout: float, positional: bool):
+    def __init__(self, in_features: int, hidden: int, embed_dim: int, layers: int, heads: int,
+                 dropout: float, positional: bool, pool: str):
         super().__init__()
-        self.fc = nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU(inplace=True),
+        self.pool = pool
+        self.fc = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(inplace=True),
                                 nn.Dropout(dropout), nn.Linear(hidden, hidden))
         self.positional = positional
         layer = nn.TransformerEncoderLayer(hidden, heads, dim_feedforward=2 * hidden, dropout=dropout,
                                            batch_first=True, norm_first=True)
-        self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False) if layers else None
         self.norm = nn.LayerNorm(hidden)
         self.out = nn.Linear(hidden, embed_dim)
 
     def forward(self, maps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """maps (N, T, K, C, h, w) (the last context frame is used), mask (N, T) -> (N, T, D)."""
-        x = self.fc(maps[:, :, -1].mean(dim=(-2, -1)))
+        last = maps[:, :, -1]
+        x = self.fc(last.mean(dim=(-2, -1)) if self.pool == "avg" else last.flatten(2))
         if self.positional:
             x = x + sine_cosine_positions(x.shape[1], x.shape[2], x.device).to(x.dtype)
-        x = self.transformer(x, src_key_padding_mask=~mask)
+        if self.transformer is not None:
+            x = self.transformer(x, src_key_padding_mask=~mask)
         return self.out(self.norm(x))
 
 
 class Conv3dContextHead(nn.Module):
-    """TCC's embedder: 2 x (Conv3d 3x3x3 + BN + ReLU) over (K, h, w), global max pool,
-    2 x (FC + ReLU), Linear(D). Each frame is embedded from its own K context frames."""
+    """TCC's embedder: 2 x (Conv3d 3x3x3 + norm + ReLU) over (K, h, w), global max pool,
+    2 x (FC + ReLU), Linear(D). Each frame is embedded from its own K context frames.
+    GroupNorm replaces TCC's BatchNorm for the reason given in ``backbones.group_norm``."""
 
     def __init__(self, in_channels: int, hidden: int, embed_dim: int, dropout: float):
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv3d(in_channels, hidden, 3, padding=1, bias=False), nn.BatchNorm3d(hidden), nn.ReLU(inplace=True),
-            nn.Conv3d(hidden, hidden, 3, padding=1, bias=False), nn.BatchNorm3d(hidden), nn.ReLU(inplace=True))
+            nn.Conv3d(in_channels, hidden, 3, padding=1, bias=False), group_norm(hidden), nn.ReLU(inplace=True),
+            nn.Conv3d(hidden, hidden, 3, padding=1, bias=False), group_norm(hidden), nn.ReLU(inplace=True))
         self.fc = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
                                 nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ReLU(inplace=True))
         self.out = nn.Linear(hidden, embed_dim)

@@ -24,6 +24,7 @@ class ResNetConfig(EncoderConfig):
     image_size: int = 224
     hidden: int = 256
     heads: int = 8
+    pool: Literal["avg", "flatten"] = "avg"
     frozen_until: Literal["none", "stem", "layer1", "layer2", "layer3", "layer4"] = "layer3"
 
 
@@ -32,8 +33,10 @@ class ResNetConv3dConfig(ResNetConfig):
     context_frames: int = 2
 
 
-def _transformer(cfg: EncoderConfig, in_channels: int) -> TransformerHead:
-    return TransformerHead(in_channels, cfg.hidden, cfg.embed_dim, cfg.layers, cfg.heads, cfg.dropout, cfg.positional)
+def _transformer(cfg: EncoderConfig, in_channels: int, map_size: int) -> TransformerHead:
+    in_features = in_channels * (map_size ** 2 if cfg.pool == "flatten" else 1)
+    return TransformerHead(in_features, cfg.hidden, cfg.embed_dim, cfg.layers, cfg.heads, cfg.dropout,
+                           cfg.positional, cfg.pool)
 
 
 def _conv3d(cfg: EncoderConfig, in_channels: int) -> Conv3dContextHead:
@@ -46,7 +49,8 @@ class CNNTransformer(Encoder):
 
     def __init__(self, cfg: EncoderConfig):
         backbone = SmallCNN(cfg.cnn_channels)
-        super().__init__(cfg, backbone, _transformer(cfg, backbone.out_channels))
+        map_size = -(-cfg.image_size // 2 ** len(cfg.cnn_channels))
+        super().__init__(cfg, backbone, _transformer(cfg, backbone.out_channels, map_size))
 
 
 @register_encoder("cnn_conv3d")
@@ -68,7 +72,7 @@ class ResNetTransformer(Encoder):
 
     def __init__(self, cfg: ResNetConfig):
         backbone = ResNet50(cfg.weights, cfg.frozen_until)
-        super().__init__(cfg, backbone, _transformer(cfg, backbone.out_channels))
+        super().__init__(cfg, backbone, _transformer(cfg, backbone.out_channels, -(-cfg.image_size // 32)))
 
 
 @register_encoder("resnet50_conv3d")
