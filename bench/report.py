@@ -55,11 +55,28 @@ def _best(rows: list[dict], metric: str) -> float | None:
     return min(values) if metric in LOWER_IS_BETTER else max(values)
 
 
+def _number(value: float) -> str:
+    """Two decimals; huge magnitudes (an unregularised R² on poor features) in scientific form."""
+    return f"{value:.2f}" if abs(value) < 1e4 else f"{value:.2e}"
+
+
 def _cell(value: tuple[float, float] | None, best: float | None, seeds: int) -> str:
     if value is None:
         return "-"
-    text = f"{value[0]:.2f}" + (f" ± {value[1]:.2f}" if seeds > 1 else "")
+    text = _number(value[0]) + (f" ± {_number(value[1])}" if seeds > 1 else "")
     return f"**{text}**" if best is not None and np.isclose(value[0], best) else text
+
+
+def mean_ranks(rows: list[dict]) -> list[float]:
+    """Each row's mean rank over the headline metrics (1 = best; missing = last). Ranks, not
+    means of values, so one metric's scale (progression's R² is unbounded below) cannot
+    decide the order."""
+    ranks = np.zeros(len(rows))
+    for metric in HEADLINE_METRICS:
+        values = np.array([row[metric][0] if row[metric] is not None else -np.inf for row in rows])
+        order = (-values).argsort(kind="stable")
+        ranks[order] += np.arange(1, len(rows) + 1)
+    return list(ranks / len(HEADLINE_METRICS))
 
 
 def render_leaderboard(tables: dict[str, list[dict]]) -> str:
@@ -69,17 +86,18 @@ def render_leaderboard(tables: dict[str, list[dict]]) -> str:
              "Metrics in percent (PROTOCOL.md): phase classification at 10 % and 100 % of the training labels,",
              "phase progression (R²), Kendall's tau, AP@5, DTW accuracy (higher is better), and the exact",
              "alignment error against ground-truth canonical time (lower is better). Mean ± std over seeds;",
-             "best in bold. Rows are sorted by the mean of the headline metrics.", ""]
+             "best in bold. Rows are sorted by their mean rank over the headline metrics.", ""]
     for dataset, rows in sorted(tables.items()):
-        rows = sorted(rows, key=lambda r: -np.mean([r[m][0] if r[m] else -np.inf for m in HEADLINE_METRICS]))
+        ranked = sorted(zip(mean_ranks(rows), rows), key=lambda pair: pair[0])
         lines += [f"## {dataset}", "",
-                  "| method | " + " | ".join(HEADERS.get(m, m) for m in metrics) + " | encoder | protocol | steps | seeds |",
-                  "|---|" + "---:|" * len(metrics) + "---|---|---:|---|"]
+                  "| method | " + " | ".join(HEADERS.get(m, m) for m in metrics)
+                  + " | mean rank | encoder | protocol | steps | seeds |",
+                  "|---|" + "---:|" * (len(metrics) + 1) + "---|---|---:|---|"]
         best = {metric: _best(rows, metric) for metric in metrics}
-        for row in rows:
+        for rank, row in ranked:
             cells = [_cell(row[m], best[m], len(row["seeds"])) for m in metrics]
             seeds = ",".join(str(s) for s in row["seeds"])
-            lines.append(f"| {row['label']} | " + " | ".join(cells)
+            lines.append(f"| {row['label']} | " + " | ".join(cells) + f" | {rank:.1f}"
                          + f" | {row['encoder']} | {row['protocol']} | {row['steps']} | {seeds} |")
         lines.append("")
     return "\n".join(lines)

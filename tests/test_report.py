@@ -1,0 +1,58 @@
+"""The leaderboard: grouping over seeds, mean and std, bold best, ranking by mean rank."""
+import json
+
+import numpy as np
+
+from bench.protocol.config import HEADLINE_METRICS
+from bench.report import load_records, mean_ranks, render_leaderboard, summarise, write_leaderboard
+
+
+def record(label, seed, value, tau=None):
+    metrics = {metric: value for metric in HEADLINE_METRICS}
+    if tau is not None:
+        metrics["kendalls_tau"] = tau
+    metrics["alignment_error_dtw"] = 100 - value
+    return {"dataset": "toy", "label": label, "encoder": "enc", "protocol": "bench", "seed": seed,
+            "training": {"steps": 10}, "metrics": metrics}
+
+
+def write(root, rec):
+    path = root / "runs" / rec["dataset"] / rec["label"] / f"id{rec['seed']}{rec['label']}"
+    path.mkdir(parents=True)
+    (path / "record.json").write_text(json.dumps(rec))
+
+
+def test_mean_and_std_over_seeds():
+    rows = summarise([record("a", 0, 10.0), record("a", 1, 20.0)])["toy"]
+    assert rows[0]["seeds"] == [0, 1]
+    assert rows[0]["classification@0.10"] == (15.0, 5.0)  # mean 15, population std 5
+
+
+def test_mean_ranks_by_hand():
+    # a beats b on 5 metrics, loses tau (1 vs 99): a ranks 1,1,1,2,1,1 -> 7/6; b 2,2,2,1,2,2 -> 11/6
+    rows = summarise([record("a", 0, 50.0, tau=1.0), record("b", 0, 40.0, tau=99.0)])["toy"]
+    ranks = dict(zip([r["label"] for r in rows], mean_ranks(rows)))
+    assert np.isclose(ranks["a"], 7 / 6) and np.isclose(ranks["b"], 11 / 6)
+
+
+def test_render_bolds_best_and_orders_rows():
+    text = render_leaderboard(summarise([record("worse", 0, 40.0), record("better", 0, 50.0)]))
+    lines = [line for line in text.splitlines() if line.startswith("| better") or line.startswith("| worse")]
+    # better: 50 on every headline metric and alignment error 100 - 50 = 50 < 60 (lower is better)
+    assert lines[0].startswith("| better") and lines[0].count("**50.00**") == 7
+    assert "**" not in lines[1]
+
+
+def test_huge_values_are_readable():
+    text = render_leaderboard(summarise([record("a", 0, -12269002.4)]))
+    assert "-1.23e+07" in text
+
+
+def test_write_reads_records_and_ignores_temporary_directories(tmp_path):
+    write(tmp_path, record("a", 0, 10.0))
+    hidden = tmp_path / "runs" / "toy" / "a" / ".tmp-run"
+    hidden.mkdir()
+    (hidden / "record.json").write_text("{not json")
+    assert len(load_records(tmp_path)) == 1
+    path = write_leaderboard(tmp_path)
+    assert "## toy" in path.read_text()
