@@ -4,21 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from helpers import monotone_paths
+
 from bench.align.dtw import dtw_path
 from bench.errors import DataError
 
-
-def all_paths(n: int, m: int):
-    """Every path from (0, 0) to (n-1, m-1) with steps (1, 0), (0, 1), (1, 1)."""
-    def extend(path):
-        i, j = path[-1]
-        if (i, j) == (n - 1, m - 1):
-            yield path
-            return
-        for di, dj in ((1, 0), (0, 1), (1, 1)):
-            if i + di < n and j + dj < m:
-                yield from extend(path + [(i + di, j + dj)])
-    yield from extend([(0, 0)])
 
 
 def check_valid(path: np.ndarray, n: int, m: int) -> None:
@@ -35,7 +25,7 @@ SHAPES = [(1, 1), (1, 5), (4, 1), (2, 2), (2, 3), (3, 2), (3, 3), (3, 4), (4, 4)
 def test_matches_brute_force(shape):
     rng = np.random.default_rng(sum(shape))
     n, m = shape
-    paths = list(all_paths(n, m))
+    paths = monotone_paths(n, m)
     for _ in range(20):
         cost = rng.random(shape)
         path, total = dtw_path(cost)
@@ -47,7 +37,7 @@ def test_matches_brute_force(shape):
 
 def test_brute_force_enumerates_delannoy_numbers():
     # Delannoy numbers D(n-1, m-1): D(1,1)=3, D(2,2)=13, D(3,4)=129.
-    assert [len(list(all_paths(*s))) for s in ((2, 2), (3, 3), (4, 5))] == [3, 13, 129]
+    assert [len(monotone_paths(*s)) for s in ((2, 2), (3, 3), (4, 5))] == [3, 13, 129]
 
 
 def test_integer_costs_with_integer_optimum():

@@ -5,7 +5,8 @@ import optuna
 import pytest
 import torch
 
-from bench.batch import Batch
+from helpers import two_view_batch
+
 from bench.config import build
 from bench.errors import ConfigError, DataError
 from bench.registry import METHODS
@@ -182,21 +183,11 @@ def test_aligned_views_beat_shuffled_in_every_term():
         assert aligned[key] < shuffled[key], key
 
 
-def make_batch(b, t, seed=0, pad_last=0):
-    g = torch.Generator().manual_seed(seed)
-    indices = torch.sort(torch.randint(0, 40, (b, 2, t), generator=g), dim=-1).values
-    mask = torch.ones(b, 2, t, dtype=torch.bool)
-    if pad_last:
-        mask[0, 1, -pad_last:] = False
-    return Batch(frames=torch.zeros(b, 2, t, 1, 1, 1, 1), indices=indices, lengths=torch.full((b,), 40),
-                 mask=mask, labels=torch.full((b, 2, t), -1), actions=torch.zeros(b, dtype=torch.long),
-                 video_ids=[f"v{i}" for i in range(b)])
-
 
 @pytest.mark.parametrize("variant", sorted(LAC.variants))
 def test_variants_run_with_finite_loss_and_gradients(variant):
     method = LAC(build(LAC.Config, LAC.variants[variant], "method"), embed_dim=4)
-    batch = make_batch(2, 6, pad_last=2)
+    batch = two_view_batch(2, 6, pad_last=2, length=40)
     emb = torch.randn(2, 2, 6, 4, generator=torch.Generator().manual_seed(1), requires_grad=True)
     parts = method.loss(batch, emb)
     assert set(parts) == {"loss", "contrastive", "local", "consistency", "gap_open", "gap_extend"}
@@ -218,7 +209,7 @@ def test_method_loss_is_the_pure_function_with_softplus_gaps():
     with torch.no_grad():
         method.gap_open_raw.fill_(-30.0)  # softplus keeps the penalty positive however far theta goes
     assert method.gaps()[0].item() > 0
-    batch = make_batch(2, 5)
+    batch = two_view_batch(2, 5, length=40)
     emb = torch.randn(2, 2, 5, 3, generator=torch.Generator().manual_seed(2))
     parts = method.loss(batch, emb)
     s = batch.indices
@@ -260,4 +251,4 @@ def test_bad_inputs_raise_one_line_errors():
     with pytest.raises(DataError, match="one shape"):
         lac_loss(x, torch.randn(1, 4, 2), s, torch.arange(4).view(1, 4), 1.0, 1.0)
     with pytest.raises(DataError, match="B, 2, T, D"):
-        LAC(LAC.Config(), embed_dim=2).loss(make_batch(1, 3), torch.randn(1, 1, 3, 2))
+        LAC(LAC.Config(), embed_dim=2).loss(two_view_batch(1, 3, length=40), torch.randn(1, 1, 3, 2))

@@ -6,22 +6,13 @@ import optuna
 import pytest
 import torch
 
-from bench.batch import Batch
+from helpers import monotone_paths, two_view_batch
+
 from bench.config import build
 from bench.errors import ConfigError, DataError
 from bench.registry import METHODS
 from methods.lrprop import TABLE5, LRProp, cross_video_loss
 
-
-def monotone_paths(n, m):
-    """Every path from (0, 0) to (n-1, m-1) with steps (1, 0), (0, 1), (1, 1), as lists of cells."""
-    if (n, m) == (1, 1):
-        return [[(0, 0)]]
-    paths = []
-    for di, dj in ((1, 0), (0, 1), (1, 1)):
-        if n - di >= 1 and m - dj >= 1:
-            paths += [p + [(n - 1, m - 1)] for p in monotone_paths(n - di, m - dj)]
-    return paths
 
 
 def dist(a, b):
@@ -148,22 +139,12 @@ def test_cross_loss_gradcheck():
     assert torch.autograd.gradcheck(lambda a, b: cross_video_loss(a, b, sa, sb, 0.3, 5.0), (za, zb))
 
 
-def make_batch(b, t, seed=0, pad_last=0):
-    g = torch.Generator().manual_seed(seed)
-    indices = torch.sort(torch.randint(0, 50, (b, 2, t), generator=g), dim=-1).values
-    mask = torch.ones(b, 2, t, dtype=torch.bool)
-    if pad_last:
-        mask[0, 1, -pad_last:] = False
-    return Batch(frames=torch.zeros(b, 2, t, 1, 1, 1, 1), indices=indices, lengths=torch.full((b,), 50),
-                 mask=mask, labels=torch.full((b, 2, t), -1), actions=torch.zeros(b, dtype=torch.long),
-                 video_ids=[f"v{i}" for i in range(b)])
-
 
 def test_method_loss_matches_loop_reference():
     # Two videos A, B, two views each: L_same over (A0, A1) and (B0, B1), both ways; L_cross and
     # soft-DTW over the four cross pairs (A0, B0), (A0, B1), (A1, B0), (A1, B1).
     t, cfg = 3, build(LRProp.Config, {"gamma": 0.5, "temperature": 0.3}, "method")
-    batch = make_batch(2, t, seed=4)
+    batch = two_view_batch(2, t, seed=4)
     emb = torch.randn(2, 2, t, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     parts = LRProp(cfg, embed_dim=3).loss(batch, emb)
     s = batch.indices
@@ -182,7 +163,7 @@ def test_method_loss_matches_loop_reference():
 def test_three_videos_pair_every_view_of_different_videos():
     # 3 videos x 2 views: 3 * 2 * 2 = 12 cross pairs, all of the same length, so L_cross is the
     # mean of the per-pair values.
-    batch = make_batch(3, 3, seed=6)
+    batch = two_view_batch(3, 3, seed=6)
     emb = torch.randn(3, 2, 3, 2, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
     parts = LRProp(LRProp.Config(), embed_dim=2).loss(batch, emb)
     s = batch.indices
@@ -195,7 +176,7 @@ def test_three_videos_pair_every_view_of_different_videos():
                                               ("same+cross+dtw", {"same", "cross", "dtw"})])
 def test_variants_run_with_finite_loss_and_gradients(variant, expected):
     cfg = build(LRProp.Config, LRProp.variants[variant], "method")
-    batch = make_batch(2, 6, pad_last=2)
+    batch = two_view_batch(2, 6, pad_last=2)
     emb = torch.randn(2, 2, 6, 4, generator=torch.Generator().manual_seed(1), requires_grad=True)
     parts = LRProp(cfg, embed_dim=4).loss(batch, emb)
     assert set(parts) == {"loss"} | expected
@@ -207,7 +188,7 @@ def test_variants_run_with_finite_loss_and_gradients(variant, expected):
 
 def test_aligned_embedding_beats_shuffled():
     # Every frame embedded by its normalised time on a half circle: views and videos agree.
-    batch = make_batch(2, 12, seed=8)
+    batch = two_view_batch(2, 12, seed=8)
     t = batch.times
     aligned = torch.stack([torch.cos(math.pi * t), torch.sin(math.pi * t)], -1)
     shuffled = aligned[:, :, torch.randperm(12, generator=torch.Generator().manual_seed(9))]
@@ -254,6 +235,6 @@ def test_bad_config_is_a_config_error(bad):
 
 def test_bad_inputs_raise_one_line_errors():
     with pytest.raises(DataError, match="B >= 2, 2, T, D"):
-        LRProp(LRProp.Config(), embed_dim=2).loss(make_batch(2, 3), torch.randn(2, 1, 3, 2))
+        LRProp(LRProp.Config(), embed_dim=2).loss(two_view_batch(2, 3), torch.randn(2, 1, 3, 2))
     with pytest.raises(DataError, match="one row per pair"):
         cross_video_loss(torch.randn(3, 2), torch.randn(3, 2), torch.arange(3), torch.arange(3), 0.1, 10.0)

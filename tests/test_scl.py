@@ -5,7 +5,8 @@ import optuna
 import pytest
 import torch
 
-from bench.batch import Batch
+from helpers import two_view_batch
+
 from bench.config import build
 from bench.errors import ConfigError, DataError
 from bench.registry import METHODS
@@ -139,21 +140,11 @@ def test_time_encoding_beats_random_embedding():
     assert aligned < random
 
 
-def make_batch(b, t, seed=0, pad_last=0):
-    g = torch.Generator().manual_seed(seed)
-    indices = torch.sort(torch.randint(0, 50, (b, 2, t), generator=g), dim=-1).values
-    mask = torch.ones(b, 2, t, dtype=torch.bool)
-    if pad_last:
-        mask[0, 1, -pad_last:] = False
-    return Batch(frames=torch.zeros(b, 2, t, 1, 1, 1, 1), indices=indices, lengths=torch.full((b,), 50),
-                 mask=mask, labels=torch.full((b, 2, t), -1), actions=torch.zeros(b, dtype=torch.long),
-                 video_ids=[f"v{i}" for i in range(b)])
-
 
 def test_method_loss_parts_and_gradients():
     torch.manual_seed(0)
     method = SCL(SCL.Config(projection_dim=8, projection_hidden=8), embed_dim=4)
-    batch = make_batch(2, 6, pad_last=2)
+    batch = two_view_batch(2, 6, pad_last=2)
     emb = torch.randn(2, 2, 6, 4, generator=torch.Generator().manual_seed(1), requires_grad=True)
     parts = method.loss(batch, emb)
     assert set(parts) == {"loss", "scl_12", "scl_21"}
@@ -166,7 +157,7 @@ def test_method_loss_parts_and_gradients():
 
 def test_method_loss_is_the_pure_function_on_the_projection():
     method = SCL(SCL.Config(projection_dim=4, projection_hidden=4), embed_dim=3).eval()
-    batch = make_batch(2, 5)
+    batch = two_view_batch(2, 5)
     emb = torch.randn(2, 2, 5, 3, generator=torch.Generator().manual_seed(2))
     parts = method.loss(batch, emb)
     z = method.projection(emb.reshape(-1, 3)).reshape(2, 2, 5, 4)
@@ -216,4 +207,4 @@ def test_bad_inputs_raise_one_line_errors():
         sequence_contrastive_loss(z, torch.randn(2, 3, 4), s, s, 0.1, 10.0)
     method = SCL(SCL.Config(), embed_dim=2)
     with pytest.raises(DataError, match="B, 2, T, D"):
-        method.loss(make_batch(2, 3), torch.randn(2, 1, 3, 2))
+        method.loss(two_view_batch(2, 3), torch.randn(2, 1, 3, 2))

@@ -6,31 +6,19 @@ import pytest
 import torch
 from scipy.special import logsumexp, softmax
 
+from helpers import monotone_paths
+
 from bench.align.distances import valid_mask
 from bench.align.dtw import dtw_path
 from bench.align.softdtw import soft_dtw
 from bench.errors import ConfigError, DataError, UnknownNameError
 
 
-def all_paths(n, m):
-    """Every monotone path from (0, 0) to (n-1, m-1) with steps (1,0), (0,1), (1,1)."""
-
-    def extend(path):
-        i, j = path[-1]
-        if (i, j) == (n - 1, m - 1):
-            yield path
-            return
-        for di, dj in ((1, 0), (0, 1), (1, 1)):
-            if i + di < n and j + dj < m:
-                yield from extend(path + [(i + di, j + dj)])
-
-    return list(extend([(0, 0)]))
-
 
 def brute_force(cost, gamma):
     """(-gamma log sum_paths exp(-cost(path)/gamma), expected alignment) by enumeration."""
     n, m = cost.shape
-    paths = all_paths(n, m)
+    paths = monotone_paths(n, m)
     path_costs = np.array([sum(cost[i, j] for i, j in p) for p in paths])
     weights = softmax(-path_costs / gamma)
     expected = np.zeros_like(cost)
@@ -42,9 +30,9 @@ def brute_force(cost, gamma):
 
 def test_path_enumeration_counts():
     # Delannoy numbers: 3x3 -> 13 paths, 4x5 -> D(3, 4) = 129, 1xN -> 1
-    assert len(all_paths(3, 3)) == 13
-    assert len(all_paths(4, 5)) == 129
-    assert len(all_paths(1, 5)) == 1 and len(all_paths(4, 1)) == 1
+    assert len(monotone_paths(3, 3)) == 13
+    assert len(monotone_paths(4, 5)) == 129
+    assert len(monotone_paths(1, 5)) == 1 and len(monotone_paths(4, 1)) == 1
 
 
 @pytest.mark.parametrize("gamma", [0.01, 0.1, 1.0, 10.0])
