@@ -48,3 +48,14 @@ def test_config_prints_resolved_yaml(capsys):
     assert main(["config", "--method", "tcc", "--set", "method.temperature=0.3"]) == 0
     out = capsys.readouterr().out
     assert "temperature: 0.3" in out and "name: tcc" in out
+
+
+def test_data_show_writes_a_contact_sheet(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    tiny = ["dataset.train_per_action=1", "dataset.val_per_action=1", "dataset.min_length=10",
+            "dataset.max_length=12", "dataset.image_size=32"]
+    args = ["data", "show", "synthetic", *[part for item in tiny for part in ("--set", item)]]
+    assert main(args) == 0
+    sheet = tmp_path / "results" / "figures" / "synthetic_contact_sheet.png"
+    assert sheet.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "train 4" in capsys.readouterr().out
