@@ -32,7 +32,10 @@ receive zero gradient.
 
 ``BACKENDS`` is the dispatch point for faster kernels: a backend takes the validated
 (sim, gap_open, gap_extend, temperature, lengths_x, lengths_y) and returns (score, D),
-both differentiable, equal to the "torch" reference.
+both differentiable, equal to the "torch" reference. "torch" is the reference (any
+device, autograd through the anti-diagonal sweep); "numba" (bench.align._sw_numba) runs
+the recursions per cell on CPU tensors with a hand-written backward, in float64. The
+default, "auto", picks "numba" for CPU tensors and "torch" otherwise.
 """
 from __future__ import annotations
 
@@ -42,6 +45,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from bench.align._sw_numba import smooth_sw_numba
 from bench.align.distances import check_pairs, diagonal_range, skew, unskew, valid_mask
 from bench.errors import ConfigError, UnknownNameError
 
@@ -53,13 +57,14 @@ def smooth_sw(
     temperature: float,
     lengths_x: Tensor | None = None,
     lengths_y: Tensor | None = None,
-    backend: str = "torch",
+    backend: str = "auto",
 ) -> tuple[Tensor, Tensor]:
     """Smooth local alignment of each pair: sim (B, N, M) -> (score (B,), D (B, N, M)).
 
     gap_open / gap_extend: one-element tensors (learnable) or numbers; temperature t > 0.
     lengths_x / lengths_y: (B,) long valid rows / columns (None = all). D is -inf on
     padding. Both outputs are differentiable w.r.t. sim, gap_open and gap_extend.
+    backend: a name in ``BACKENDS``, or "auto" ("numba" on CPU, "torch" elsewhere).
     """
     lengths_x, lengths_y = check_pairs(sim, lengths_x, lengths_y, "smooth_sw")
     temperature = float(temperature)
@@ -74,8 +79,10 @@ def smooth_sw(
                 f"{tuple(gap.shape)}; pass one penalty shared by all pairs"
             )
         gaps.append(gap.reshape(()))
+    if backend == "auto":
+        backend = "numba" if sim.device.type == "cpu" else "torch"
     if backend not in BACKENDS:
-        raise UnknownNameError(f"unknown smooth_sw backend {backend!r}; choose one of {sorted(BACKENDS)}")
+        raise UnknownNameError(f"unknown smooth_sw backend {backend!r}; choose 'auto' or one of {sorted(BACKENDS)}")
     return BACKENDS[backend](sim, gaps[0], gaps[1], temperature, lengths_x, lengths_y)
 
 
@@ -131,4 +138,4 @@ def _smooth_sw_torch(
     return score, t * table
 
 
-BACKENDS: dict[str, Callable[..., tuple[Tensor, Tensor]]] = {"torch": _smooth_sw_torch}
+BACKENDS: dict[str, Callable[..., tuple[Tensor, Tensor]]] = {"torch": _smooth_sw_torch, "numba": smooth_sw_numba}
