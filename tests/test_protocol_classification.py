@@ -139,7 +139,7 @@ def test_precomputed_kernel_matches_plain_rbf_svc(monkeypatch, cached, dims, vid
             out.append(VideoEmbedding(f"v{i}", "a", emb.astype(np.float32), labels))
         return out
     train, evaluation = make(videos), make(3)
-    scorer = SubsetScorer(train, evaluation, cfg(svc_c=0.7))
+    scorer = SubsetScorer(train, evaluation, cfg(svc_c=0.7, svc_gamma="scale"))
     assert (scorer._distances is not None) == cached
     x_eval = np.concatenate([v.embedding[v.labels != -1] for v in evaluation]).astype(np.float64)
     y_eval = np.concatenate([v.labels[v.labels != -1] for v in evaluation])
@@ -148,3 +148,37 @@ def test_precomputed_kernel_matches_plain_rbf_svc(monkeypatch, cached, dims, vid
         y = np.concatenate([train[i].labels[train[i].labels != -1] for i in subset])
         plain = SVC(kernel="rbf", C=0.7, gamma="scale").fit(x, y).predict(x_eval)
         assert scorer.accuracy(subset) == pytest.approx(100 * np.mean(plain == y_eval))
+
+
+def test_centred_scale_ignores_per_dimension_offsets():
+    # Two phases, 1-D signal +-0.1 in dimension 0; dimension 1 is a constant offset of 1000.
+    # "scale": v = Var of all entries ~ 1000^2 / 4 = 250000 -> gamma = 1 / (2 * 250000) = 2e-6;
+    # between-phase squared distance 0.04 -> kernel exp(-8e-8) ~ 1 everywhere: one class wins.
+    # "centred_scale": v = mean(Var(dim 0) = 0.01, Var(dim 1) = 0) = 0.005 -> gamma = 100;
+    # kernel between phases exp(-4) = 0.018: the phases separate, accuracy 100 %.
+    def video(name):
+        labels = np.array([0] * 6 + [1] * 4)
+        emb = np.stack([np.where(labels == 0, -0.1, 0.1), np.full(10, 1000.0)], axis=1)
+        return VideoEmbedding(name, "a", emb.astype(np.float32), labels)
+
+    train, evaluation = [video("t0"), video("t1")], [video("e0")]
+    centred = SubsetScorer(train, evaluation, cfg(svc_gamma="centred_scale")).accuracy((0, 1))
+    plain = SubsetScorer(train, evaluation, cfg(svc_gamma="scale")).accuracy((0, 1))
+    assert centred == 100.0 and plain == 60.0  # 60 % = the majority phase (6 of 10 frames)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_centred_scale_matches_rbf_svc_with_that_gamma(seed):
+    rng = np.random.default_rng(seed)
+    videos = []
+    for i in range(4):
+        labels = np.sort(rng.integers(0, 3, size=15))
+        emb = labels[:, None] + rng.normal(scale=0.5, size=(15, 3)) + np.array([5.0, -3.0, 40.0])
+        videos.append(VideoEmbedding(f"v{i}", "a", emb.astype(np.float32), labels))
+    train, evaluation = videos[:3], videos[3:]
+    x = np.concatenate([v.embedding for v in train]).astype(np.float64)
+    y = np.concatenate([v.labels for v in train])
+    gamma = 1.0 / (x.shape[1] * x.var(axis=0).mean())
+    plain = SVC(kernel="rbf", gamma=gamma).fit(x, y).predict(evaluation[0].embedding.astype(np.float64))
+    scorer = SubsetScorer(train, evaluation, cfg(svc_gamma="centred_scale"))
+    assert scorer.accuracy((0, 1, 2)) == pytest.approx(100 * np.mean(plain == evaluation[0].labels))

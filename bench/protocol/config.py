@@ -23,6 +23,7 @@ class ProtocolConfig:
     name: Literal["bench", "tcc", "carl"] = "bench"
     classifier: Literal["svc", "logreg"] = "svc"
     svc_c: float = 1.0
+    svc_gamma: Literal["centred_scale", "scale"] = "centred_scale"
     fractions: tuple[float, ...] = (0.10, 0.25, 0.50, 0.75, 1.00)
     fraction_selection: Literal["random", "first"] = "random"
     fraction_draws: int = 5
@@ -38,8 +39,9 @@ class ProtocolConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "bench": {},
-    "tcc": {"fractions": (0.10, 0.50, 1.00), "fraction_selection": "first", "fraction_draws": 1},
-    "carl": {"classifier": "logreg", "fractions": (0.10, 0.50, 1.00), "fraction_selection": "first",
+    "tcc": {"fractions": (0.10, 0.50, 1.00), "fraction_selection": "first", "fraction_draws": 1,
+            "svc_gamma": "scale"},
+    "carl": {"classifier": "logreg", "svc_gamma": "scale", "fractions": (0.10, 0.50, 1.00), "fraction_selection": "first",
              "fraction_draws": 1},
 }
 
