@@ -34,7 +34,9 @@ harmless, and they receive exactly zero gradient.
 
 ``BACKENDS`` is the dispatch point for faster kernels: a backend takes the validated
 (cost, gamma, lengths_x, lengths_y) and returns the (B,) values, differentiable in cost,
-and must equal the "torch" reference.
+and must equal the "torch" reference. "torch" is this module's sweep (any device);
+"numba" (bench.align._softdtw_numba) runs the same recursions per cell on CPU tensors,
+in float64. The default, "auto", picks "numba" for CPU tensors and "torch" otherwise.
 """
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from bench.align._softdtw_numba import soft_dtw_numba
 from bench.align.distances import check_pairs, diagonal_range, skew, unskew, valid_mask
 from bench.errors import ConfigError, UnknownNameError
 
@@ -54,19 +57,22 @@ def soft_dtw(
     gamma: float,
     lengths_x: Tensor | None = None,
     lengths_y: Tensor | None = None,
-    backend: str = "torch",
+    backend: str = "auto",
 ) -> Tensor:
     """Soft-DTW value of each pair: cost (B, N, M) -> (B,), differentiable in ``cost``.
 
     lengths_x / lengths_y: (B,) long, the valid rows / columns of each pair (None = all).
-    gamma > 0 is the smoothing; ``backend`` picks an implementation from ``BACKENDS``.
+    gamma > 0 is the smoothing; ``backend`` picks an implementation from ``BACKENDS``, or
+    "auto" ("numba" on CPU, "torch" elsewhere).
     """
     lengths_x, lengths_y = check_pairs(cost, lengths_x, lengths_y, "soft_dtw")
     gamma = float(gamma)
     if not (gamma > 0 and math.isfinite(gamma)):
         raise ConfigError(f"soft_dtw needs a finite gamma > 0, got {gamma}; use e.g. gamma=0.1")
+    if backend == "auto":
+        backend = "numba" if cost.device.type == "cpu" else "torch"
     if backend not in BACKENDS:
-        raise UnknownNameError(f"unknown soft_dtw backend {backend!r}; choose one of {sorted(BACKENDS)}")
+        raise UnknownNameError(f"unknown soft_dtw backend {backend!r}; choose 'auto' or one of {sorted(BACKENDS)}")
     return BACKENDS[backend](cost, gamma, lengths_x, lengths_y)
 
 
@@ -152,4 +158,7 @@ def _soft_dtw_torch(cost: Tensor, gamma: float, lengths_x: Tensor, lengths_y: Te
     return _SoftDTW.apply(cost, gamma, lengths_x, lengths_y)
 
 
-BACKENDS: dict[str, Callable[[Tensor, float, Tensor, Tensor], Tensor]] = {"torch": _soft_dtw_torch}
+BACKENDS: dict[str, Callable[[Tensor, float, Tensor, Tensor], Tensor]] = {
+    "torch": _soft_dtw_torch,
+    "numba": soft_dtw_numba,
+}
