@@ -6,6 +6,7 @@ import torch
 
 from bench.align.distances import valid_mask
 from bench.align.smith_waterman import smooth_sw
+from bench.errors import DataError
 
 # (N, M, lengths_x, lengths_y): length-1 pairs, unequal lengths in one batch, long thin and square
 SHAPES = [
@@ -105,3 +106,10 @@ def test_auto_backend_is_numba_on_cpu(monkeypatch):
     monkeypatch.setitem(module.BACKENDS, "numba", lambda sim, *rest: calls.append("numba") or (sim.sum((1, 2)), sim))
     smooth_sw(torch.ones(2, 3, 4), 1.0, 0.5, 0.8)
     assert calls == ["numba"]
+
+
+def test_numba_backend_refuses_non_cpu_tensors():
+    with pytest.raises(DataError) as err:
+        smooth_sw(torch.ones(1, 2, 2, device="meta"), 1.0, 0.5, 0.8, torch.tensor([2]), torch.tensor([2]),
+                  backend="numba")
+    assert "\n" not in str(err.value)

@@ -6,6 +6,7 @@ import torch
 
 from bench.align.distances import valid_mask
 from bench.align.softdtw import soft_dtw
+from bench.errors import DataError
 
 # (N, M, lengths_x, lengths_y): length-1 pairs, unequal lengths in one batch, long thin and square
 SHAPES = [
@@ -74,3 +75,9 @@ def test_auto_backend_is_numba_on_cpu(monkeypatch):
     monkeypatch.setitem(module.BACKENDS, "numba", lambda cost, *rest: calls.append("numba") or cost.sum((1, 2)))
     soft_dtw(torch.ones(2, 3, 4), 0.1)
     assert calls == ["numba"]
+
+
+def test_numba_backend_refuses_non_cpu_tensors():
+    with pytest.raises(DataError) as err:
+        soft_dtw(torch.ones(1, 2, 2, device="meta"), 0.1, torch.tensor([2]), torch.tensor([2]), backend="numba")
+    assert "\n" not in str(err.value)

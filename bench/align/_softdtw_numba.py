@@ -29,6 +29,8 @@ from numba import njit
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from bench.errors import DataError
+
 
 @njit(cache=True)
 def _lse3(a, b, c):
@@ -91,4 +93,6 @@ class _SoftDTWNumba(torch.autograd.Function):
 
 def soft_dtw_numba(cost: Tensor, gamma: float, lengths_x: Tensor, lengths_y: Tensor) -> Tensor:
     """The "numba" backend of ``soft_dtw`` (CPU tensors): same inputs and output as "torch"."""
+    if cost.device.type != "cpu":
+        raise DataError(f"soft_dtw's numba backend needs CPU tensors, got {cost.device}; use backend='auto' or 'torch'")
     return _SoftDTWNumba.apply(cost, gamma, lengths_x, lengths_y)

@@ -42,6 +42,8 @@ from numba import njit
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from bench.errors import DataError
+
 
 @njit(cache=True)
 def _lse2(a, b):
@@ -167,4 +169,6 @@ def smooth_sw_numba(
     sim: Tensor, g_open: Tensor, g_ext: Tensor, t: float, lengths_x: Tensor, lengths_y: Tensor
 ) -> tuple[Tensor, Tensor]:
     """The "numba" backend of ``smooth_sw`` (CPU tensors): same inputs and outputs as "torch"."""
+    if sim.device.type != "cpu":
+        raise DataError(f"smooth_sw's numba backend needs CPU tensors, got {sim.device}; use backend='auto' or 'torch'")
     return _SmoothSWNumba.apply(sim, g_open, g_ext, t, lengths_x, lengths_y)
