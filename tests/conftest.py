@@ -5,8 +5,9 @@ import pytest
 from bench.store import Video, tune_split, write_store
 
 
-def write_tiny_store(root, actions=("a", "b"), per_action=3, length=12, size=16, seed=0):
-    """Random frames; labels: two phases split at the middle; canonical time = i / (L - 1)."""
+def write_tiny_store(root, actions=("a", "b"), per_action=4, length=12, size=16, seed=0):
+    """Random frames; labels: two phases split at the middle; canonical time = i / (L - 1).
+    The last two videos of each action are the val split, the others train."""
     rng = np.random.default_rng(seed)
     videos, train, val = [], [], []
     for action in actions:
@@ -16,7 +17,7 @@ def write_tiny_store(root, actions=("a", "b"), per_action=3, length=12, size=16,
             n = length + k
             labels = (np.arange(n) >= n // 2).astype(np.int64)
             videos.append(Video(video_id, action, frames, labels, np.linspace(0, 1, n, dtype=np.float32)))
-            (val if k == per_action - 1 else train).append(video_id)
+            (val if k >= per_action - 2 else train).append(video_id)
     splits = {"train": train, "val": val, "tune": tune_split(train, seed)}
     return write_store(root, "tiny", "test", {a: ["first", "second"] for a in actions}, splits, videos)
 

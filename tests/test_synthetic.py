@@ -277,7 +277,7 @@ def test_cache_reused_and_config_changes_directory(data_root, store, monkeypatch
     assert reopened.root == store.root and manifest.stat().st_mtime_ns == stamp
     assert store.root == data_root / "synthetic" / store.root.name
     assert store.root.name.startswith(f"{VERSION}-")
-    for change in ({"seed": 1}, {"difficulty": "easy"}, {"image_size": 48}, {"max_length": 41}):
+    for change in ({"seed": 1}, {"difficulty": "medium"}, {"image_size": 48}, {"max_length": 41}):
         assert Synthetic(tiny(**change)).root(data_root) != store.root
 
 
