@@ -56,7 +56,7 @@ class Batch:
         """(B, V, T) normalised time t_i = s_i / L."""
         return self.indices.float() / self.lengths.float().view(-1, 1, 1)
 
-    def to(self, device: torch.device | str) -> "Batch":
+    def to(self, device: torch.device | str) -> Batch:
         moved = {}
         for f in fields(self):
             value = getattr(self, f.name)

@@ -1,7 +1,7 @@
 """Frozen embeddings of every frame of every video of a split (the protocol's input)."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

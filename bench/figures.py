@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def save_figure(fig: "plt.Figure", path: Path) -> Path:
+def save_figure(fig: plt.Figure, path: Path) -> Path:
     """Save atomically (temp file, then rename) and close the figure."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -54,7 +54,7 @@ def tune_split(train_ids: list[str], seed: int, fraction: float = 0.2) -> list[s
 
 
 def write_store(root: Path, name: str, version: str, phases: dict[str, list[str]],
-                splits: dict[str, list[str]], videos: Iterable[Video], extra: dict | None = None) -> "VideoStore":
+                splits: dict[str, list[str]], videos: Iterable[Video], extra: dict | None = None) -> VideoStore:
     """Write videos and a manifest atomically to ``root``; return the opened store."""
     root = Path(root)
     tmp = root.parent / f".{root.name}.tmp-{uuid.uuid4().hex[:8]}"

@@ -7,8 +7,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.augment import (ViewParams, apply_view_params, augment_view, gaussian_blur, grayscale, hsv_to_rgb,
-                           resize_matrix, rgb_to_hsv, sample_view_params, to_float_frames)
+from bench.augment import (
+    ViewParams,
+    apply_view_params,
+    augment_view,
+    gaussian_blur,
+    grayscale,
+    hsv_to_rgb,
+    resize_matrix,
+    rgb_to_hsv,
+    sample_view_params,
+    to_float_frames,
+)
 from bench.errors import DataError
 
 IDENTITY = ViewParams(crop=(0, 0, 8, 8), flip=False, jitter=None, jitter_order=(0, 1, 2, 3), grayscale=False,

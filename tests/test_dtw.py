@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from helpers import monotone_paths
 
 from bench.align.dtw import dtw_path
 from bench.errors import DataError
-
 
 
 def check_valid(path: np.ndarray, n: int, m: int) -> None:

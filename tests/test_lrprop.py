@@ -5,14 +5,12 @@ from dataclasses import fields
 import optuna
 import pytest
 import torch
-
 from helpers import monotone_paths, two_view_batch
 
 from bench.config import build
 from bench.errors import ConfigError, DataError
 from bench.registry import METHODS
 from methods.lrprop import TABLE5, LRProp, cross_video_loss
-
 
 
 def dist(a, b):

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from bench.errors import ConfigError, DataError
-from bench.sampling import (all_frames, context_indices, offset_uniform, segment_uniform, temporal_crop,
-                            time_augment)
+from bench.sampling import all_frames, context_indices, offset_uniform, segment_uniform, temporal_crop, time_augment
 
 SHAPES = [(1, 1), (5, 5), (10, 3), (37, 20), (100, 40), (3, 7), (1, 4), (19, 20)]
 

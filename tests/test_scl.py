@@ -4,7 +4,6 @@ import math
 import optuna
 import pytest
 import torch
-
 from helpers import two_view_batch
 
 from bench.config import build

@@ -4,15 +4,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from scipy.special import logsumexp, softmax
-
 from helpers import monotone_paths
+from scipy.special import logsumexp, softmax
 
 from bench.align.distances import valid_mask
 from bench.align.dtw import dtw_path
 from bench.align.softdtw import soft_dtw
 from bench.errors import ConfigError, DataError, UnknownNameError
-
 
 
 def brute_force(cost, gamma):

@@ -21,7 +21,7 @@ def loop_npairs(anchor_lists, positive_lists, tau, lam):
             continue
         rows = []
         for k in range(len(anchors)):
-            logits = [(anchors[k] * positives[l]).sum() / tau for l in range(len(positives))]
+            logits = [(anchors[k] * positives[j]).sum() / tau for j in range(len(positives))]
             rows.append(-torch.log(torch.exp(logits[k]) / sum(torch.exp(v) for v in logits)))
         ces.append(sum(rows) / len(rows))
         mean_a = sum((a ** 2).sum() for a in anchors) / len(anchors)

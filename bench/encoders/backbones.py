@@ -96,7 +96,7 @@ class ResNet50(nn.Module):
         self.normalise = Normalise()
         self.out_channels = 2048 if layer == "layer4" else 1024
 
-    def train(self, mode: bool = True) -> "ResNet50":
+    def train(self, mode: bool = True) -> ResNet50:
         super().train(mode)
         for name in self.frozen:
             if name in self.stages:
