@@ -27,3 +27,13 @@ def two_view_batch(b: int, t: int, seed: int = 0, pad_last: int = 0, length: int
     return Batch(frames=torch.zeros(b, 2, t, 1, 1, 1, 1), indices=indices, lengths=torch.full((b,), length),
                  mask=mask, labels=torch.full((b, 2, t), -1), actions=torch.zeros(b, dtype=torch.long),
                  video_ids=[f"v{i}" for i in range(b)])
+
+
+def stack_padded(seqs: list[torch.Tensor], t_max: int, fill: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack variable-length sequences (T_b, ...) into (B, t_max, ...) filled with ``fill``, and
+    the (B, t_max) mask of real rows."""
+    out = torch.full((len(seqs), t_max, *seqs[0].shape[1:]), fill, dtype=seqs[0].dtype)
+    mask = torch.zeros(len(seqs), t_max, dtype=torch.bool)
+    for b, x in enumerate(seqs):
+        out[b, :len(x)], mask[b, :len(x)] = x, True
+    return out, mask

@@ -4,7 +4,7 @@ import math
 import optuna
 import pytest
 import torch
-from helpers import two_view_batch
+from helpers import stack_padded, two_view_batch
 
 from bench.config import build
 from bench.errors import ConfigError, DataError
@@ -86,12 +86,6 @@ def ragged(seed, lengths, d=3, scale=1.0):
     return xs, ys, sxs, sys_
 
 
-def padded(seqs, t_max, fill):
-    out = torch.full((len(seqs), t_max) + tuple(seqs[0].shape[1:]), fill, dtype=seqs[0].dtype)
-    mask = torch.zeros(len(seqs), t_max, dtype=torch.bool)
-    for b, s in enumerate(seqs):
-        out[b, :len(s)], mask[b, :len(s)] = s, True
-    return out, mask
 
 
 def test_inverted_distance_hand_case():
@@ -117,10 +111,10 @@ def test_matches_loop_reference(lengths, t, eps):
     xs, ys, sxs, sys_ = ragged(1, lengths)
     g_open, g_ext = torch.tensor(1.3, dtype=torch.float64), torch.tensor(0.4, dtype=torch.float64)
     t_max = max(lengths)
-    x, mask_x = padded(xs, t_max, 3.0)
-    y, mask_y = padded(ys, t_max, -2.0)
-    sx, _ = padded(sxs, t_max, 0)
-    sy, _ = padded(sys_, t_max, 19)
+    x, mask_x = stack_padded(xs, t_max, 3.0)
+    y, mask_y = stack_padded(ys, t_max, -2.0)
+    sx, _ = stack_padded(sxs, t_max, 0)
+    sy, _ = stack_padded(sys_, t_max, 19)
     got = lac_loss(x, y, sx, sy, g_open, g_ext, smoothing=t, eps=eps, mask_x=mask_x, mask_y=mask_y)
     ref = loop_lac(xs, ys, sxs, sys_, g_open, g_ext, t=t, eps=eps)
     for key in ref:
@@ -129,10 +123,10 @@ def test_matches_loop_reference(lengths, t, eps):
 
 def test_gradcheck_including_gap_penalties():
     xs, ys, sxs, sys_ = ragged(2, [3, 2], d=2)
-    x, mask_x = padded(xs, 3, 0.5)
-    y, mask_y = padded(ys, 3, 0.5)
-    sx, _ = padded(sxs, 3, 0)
-    sy, _ = padded(sys_, 3, 0)
+    x, mask_x = stack_padded(xs, 3, 0.5)
+    y, mask_y = stack_padded(ys, 3, 0.5)
+    sx, _ = stack_padded(sxs, 3, 0)
+    sy, _ = stack_padded(sys_, 3, 0)
     x.requires_grad_(True)
     y.requires_grad_(True)
     g_open = torch.tensor(0.9, dtype=torch.float64, requires_grad=True)

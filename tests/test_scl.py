@@ -4,7 +4,7 @@ import math
 import optuna
 import pytest
 import torch
-from helpers import two_view_batch
+from helpers import stack_padded, two_view_batch
 
 from bench.config import build
 from bench.errors import ConfigError, DataError
@@ -47,12 +47,6 @@ def views(seed, lengths1, lengths2, d):
     return z1, z2, s1, s2
 
 
-def stack_padded(seqs, t_max, fill):
-    out = torch.full((len(seqs), t_max) + tuple(seqs[0].shape[1:]), fill, dtype=seqs[0].dtype)
-    mask = torch.zeros(len(seqs), t_max, dtype=torch.bool)
-    for b, x in enumerate(seqs):
-        out[b, :len(x)], mask[b, :len(x)] = x, True
-    return out, mask
 
 
 def test_gaussian_target_hand_case():
