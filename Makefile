@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test bench lint clean
+.PHONY: install test bench perf lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/bench suite --dataset synthetic
+
+# Times our alignment kernels against the torch references, tslearn and pysdtw; writes results/perf.md.
+perf: $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e ".[perf]"
+	$(PY) -m bench.perf
 
 lint: $(STAMP)
 	$(PY) -m pip install -q ruff

@@ -47,6 +47,7 @@ from torch import Tensor
 
 from bench.align._sw_numba import smooth_sw_numba
 from bench.align.distances import check_pairs, diagonal_range, skew, unskew, valid_mask
+from bench.align.softdtw import auto_backend
 from bench.errors import ConfigError, UnknownNameError
 
 
@@ -80,7 +81,7 @@ def smooth_sw(
             )
         gaps.append(gap.reshape(()))
     if backend == "auto":
-        backend = "numba" if sim.device.type == "cpu" else "torch"
+        backend = auto_backend(sim.device.type, "smooth_sw")
     if backend not in BACKENDS:
         raise UnknownNameError(f"unknown smooth_sw backend {backend!r}; choose 'auto' or one of {sorted(BACKENDS)}")
     return BACKENDS[backend](sim, gaps[0], gaps[1], temperature, lengths_x, lengths_y)

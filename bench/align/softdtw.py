@@ -41,6 +41,7 @@ in float64. The default, "auto", picks "numba" for CPU tensors and "torch" other
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -70,10 +71,32 @@ def soft_dtw(
     if not (gamma > 0 and math.isfinite(gamma)):
         raise ConfigError(f"soft_dtw needs a finite gamma > 0, got {gamma}; use e.g. gamma=0.1")
     if backend == "auto":
-        backend = "numba" if cost.device.type == "cpu" else "torch"
+        backend = auto_backend(cost.device.type, "soft_dtw")
     if backend not in BACKENDS:
         raise UnknownNameError(f"unknown soft_dtw backend {backend!r}; choose 'auto' or one of {sorted(BACKENDS)}")
     return BACKENDS[backend](cost, gamma, lengths_x, lengths_y)
+
+
+_FALLBACK_NOTICED: set[str] = set()
+
+
+def auto_backend(device_type: str, op: str) -> str:
+    """The "auto" choice for a tensor on ``device_type``: "numba" on CPU, "torch" elsewhere.
+
+    No GPU kernel exists yet, so off the CPU the slow torch reference runs; the first such
+    call of each operator ``op`` in the process says so once (a RuntimeWarning).
+    """
+    if device_type == "cpu":
+        return "numba"
+    if op not in _FALLBACK_NOTICED:
+        _FALLBACK_NOTICED.add(op)
+        warnings.warn(
+            f"{op}: no {device_type} kernel yet, falling back to the torch reference sweep "
+            f"(backend='torch', one small kernel launch per anti-diagonal); this notice is shown once",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return "torch"
 
 
 def _forward_table(cost: Tensor, gamma: float) -> Tensor:

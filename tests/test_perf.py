@@ -1,0 +1,72 @@
+"""bench.perf at tiny sizes: every benchmark runs and the report renders (timings are never asserted)."""
+import warnings
+
+import pytest
+from rich.console import Console
+
+from bench import perf
+from bench.align import softdtw
+from bench.align.smith_waterman import smooth_sw
+
+TINY = perf.PerfConfig(softdtw_shapes=((2, 6, 5),), hard=(3, 7, 4), sw_shape=(2, 5, 6), repeats=1, warmup=1,
+                      peers=())  # the peers' numba code is uncached: seconds of JIT per test run
+
+
+def test_run_produces_rows_targets_and_report(tmp_path):
+    rows, goals = perf.run(TINY)
+    assert [row.name for row in rows] == [
+        "ours (numba)", "ours, torch reference",
+        "ours: sq-Euclidean cost + dtw_path", "ours: dtw_path on given cost",
+        "ours (numba), gaps 0.5/0.1, t=0.1", "ours, torch reference", "ours soft-DTW (numba), same shape",
+    ]
+    assert all(row.seconds is not None and row.seconds >= 0 for row in rows), rows
+    agreement = {t.quantity.split(" gradient")[0]: t.value for t in goals if "gradient" in t.quantity}
+    assert agreement.keys() == {"soft-DTW", "smooth SW"} and max(agreement.values()) < 1e-9
+    assert len(goals) == 5
+
+    console = Console(record=True, width=200)
+    for table in perf.tables(rows, goals):
+        console.print(table)
+    assert "fastest peer / ours" in console.export_text()
+    out = tmp_path / "sub" / "perf.md"
+    perf.write_atomic(out, perf.markdown(rows, goals, perf.machine(), TINY))
+    text = out.read_text()
+    assert "| quantity | measured | target | met | note |" in text and "- CPU:" in text
+    assert [p.name for p in out.parent.iterdir()] == ["perf.md"]  # no temporary left behind
+
+
+def test_unavailable_peer_is_a_row_not_a_failure():
+    def broken():
+        raise RuntimeError("needs CUDA\nmore")
+
+    row = perf.timed_row("s", "peer", broken, TINY)
+    assert row.seconds is None and row.note == "unavailable: RuntimeError: needs CUDA"
+    goals = perf.targets([perf.Row("soft-DTW fwd+bwd 2x6x5", "ours (numba)", 1.0)], {}, TINY)
+    assert goals[0].value is None and goals[0].met is None and goals[0].note == "no peer ran"
+
+
+def test_gpu_fallback_notice_once_per_operator(monkeypatch):
+    monkeypatch.setattr(softdtw, "_FALLBACK_NOTICED", set())
+    with pytest.warns(RuntimeWarning, match="soft_dtw: no cuda kernel yet, falling back to the torch reference"):
+        assert softdtw.auto_backend("cuda", "soft_dtw") == "torch"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert softdtw.auto_backend("cuda", "soft_dtw") == "torch"  # second call: silent
+        assert softdtw.auto_backend("cpu", "soft_dtw") == "numba"
+    with pytest.warns(RuntimeWarning, match="smooth_sw: no cuda kernel"):
+        softdtw.auto_backend("cuda", "smooth_sw")
+
+
+def test_operators_dispatch_auto_through_the_notice(monkeypatch):
+    seen = []
+
+    def fake(device_type, op):
+        seen.append((device_type, op))
+        return "torch"
+
+    monkeypatch.setattr(softdtw, "auto_backend", fake)
+    monkeypatch.setattr("bench.align.smith_waterman.auto_backend", fake)
+    cost = perf.random_cost((1, 3, 4), 0)
+    softdtw.soft_dtw(cost, 0.1)
+    smooth_sw(cost, 0.5, 0.1, 0.8)
+    assert seen == [("cpu", "soft_dtw"), ("cpu", "smooth_sw")]
