@@ -81,3 +81,18 @@ def test_numba_backend_refuses_non_cpu_tensors():
     with pytest.raises(DataError) as err:
         soft_dtw(torch.ones(1, 2, 2, device="meta"), 0.1, torch.tensor([2]), torch.tensor([2]), backend="numba")
     assert "\n" not in str(err.value)
+
+
+def test_parallel_path_equals_torch_reference(monkeypatch):
+    # enough cells to split the pairs over threads; unequal lengths so that chunks differ
+    import bench.align._softdtw_numba as kernel
+
+    monkeypatch.setattr(kernel.numba.config, "NUMBA_NUM_THREADS", 2)
+    lengths_x, lengths_y = [96, 50, 7, 96], [80, 80, 33, 1]
+    assert len(kernel._split(torch.tensor(lengths_x).numpy(), torch.tensor(lengths_y).numpy())) == 2
+    cost, lx, ly, weights = random_case(96, 80, lengths_x, lengths_y, torch.float64, 11)
+    for gamma in (0.01, 1.0):
+        want = value_and_grad("torch", cost, gamma, lx, ly, weights)
+        got = value_and_grad("numba", cost, gamma, lx, ly, weights)
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
