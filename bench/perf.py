@@ -404,7 +404,7 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
     for table in tables(rows, goals):
         console.print(table)
     write_atomic(args.out, markdown(rows, goals, info, cfg))
-    console.print(f"wrote {args.out} (ours runs pairs on one thread; the numba peers use numba's thread pool)")
+    console.print(f"wrote {args.out}")
     return 0
 
 
