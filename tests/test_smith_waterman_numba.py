@@ -113,3 +113,23 @@ def test_numba_backend_refuses_non_cpu_tensors():
         smooth_sw(torch.ones(1, 2, 2, device="meta"), 1.0, 0.5, 0.8, torch.tensor([2]), torch.tensor([2]),
                   backend="numba")
     assert "\n" not in str(err.value)
+
+
+def test_many_lanes_of_unequal_lengths_equal_torch_reference():
+    # more pairs than a SIMD vector holds, lengths all different, one pair the full size
+    gen = torch.Generator().manual_seed(12)
+    lengths_x = torch.randint(1, 31, (11,), generator=gen).tolist()
+    lengths_y = torch.randint(1, 25, (11,), generator=gen).tolist()
+    lengths_x[5], lengths_y[5] = 30, 24
+    sim, g_open, g_ext, lx, ly, weights = random_case(30, 24, lengths_x, lengths_y, torch.float64, 12)
+    want = forward_backward("torch", sim, g_open, g_ext, 0.5, lx, ly, weights)
+    got = forward_backward("numba", sim, g_open, g_ext, 0.5, lx, ly, weights)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_nan_similarity_gives_nan_score_not_a_finite_one():
+    sim = torch.rand(2, 5, 6, dtype=torch.float64)
+    sim[1, 4, 0] = math.nan
+    score, _ = smooth_sw(sim, 0.5, 0.1, 0.8, backend="numba")
+    assert torch.isnan(score[1]) and torch.isfinite(score[0])

@@ -83,16 +83,23 @@ def test_numba_backend_refuses_non_cpu_tensors():
     assert "\n" not in str(err.value)
 
 
-def test_parallel_path_equals_torch_reference(monkeypatch):
-    # enough cells to split the pairs over threads; unequal lengths so that chunks differ
-    import bench.align._softdtw_numba as kernel
-
-    monkeypatch.setattr(kernel.numba.config, "NUMBA_NUM_THREADS", 2)
-    lengths_x, lengths_y = [96, 50, 7, 96], [80, 80, 33, 1]
-    assert len(kernel._split(torch.tensor(lengths_x).numpy(), torch.tensor(lengths_y).numpy())) == 2
-    cost, lx, ly, weights = random_case(96, 80, lengths_x, lengths_y, torch.float64, 11)
+def test_many_lanes_of_unequal_lengths_equal_torch_reference():
+    # more pairs than a SIMD vector holds, lengths all different, one pair the full size
+    gen = torch.Generator().manual_seed(11)
+    lengths_x = torch.randint(1, 41, (11,), generator=gen).tolist()
+    lengths_y = torch.randint(1, 33, (11,), generator=gen).tolist()
+    lengths_x[3], lengths_y[3] = 40, 32
+    cost, lx, ly, weights = random_case(40, 32, lengths_x, lengths_y, torch.float64, 11)
     for gamma in (0.01, 1.0):
         want = value_and_grad("torch", cost, gamma, lx, ly, weights)
         got = value_and_grad("numba", cost, gamma, lx, ly, weights)
         for a, b in zip(got, want):
             torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_nan_cost_gives_nan_value_not_a_finite_one():
+    # a NaN inside a pair must reach its value, as in the reference, so that training stops on it
+    cost = torch.rand(2, 5, 6, dtype=torch.float64)
+    cost[0, 2, 3] = math.nan
+    values = soft_dtw(cost, 0.1, backend="numba")
+    assert torch.isnan(values[0]) and torch.isfinite(values[1])
