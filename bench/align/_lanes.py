@@ -50,6 +50,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from bench.align import _cache  # noqa: F401 - registers the cache locator before any kernel is defined
+
 LANE_FLAGS = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 """The njit options of every lane kernel (see the module docstring)."""
 
@@ -78,20 +80,23 @@ def exp_nonpositive(x):
     reduced = EXP_MIN if x < EXP_MIN else x  # keeps NaN
     k = math.floor(reduced * _LOG2_E + 0.5)
     r = (reduced - k * _LN2_HI) - k * _LN2_LO
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
+    # Estrin's scheme (pairs, then pairs of pairs): a dependency chain of 4 multiply-adds instead of 13
+    r2 = r * r
+    r4 = r2 * r2
+    r8 = r4 * r4
+    p01 = 1.0 + r
+    p23 = 0.5 + r * (1.0 / 6.0)
+    p45 = 1.0 / 24.0 + r * (1.0 / 120.0)
+    p67 = 1.0 / 720.0 + r * (1.0 / 5040.0)
+    p89 = 1.0 / 40320.0 + r * (1.0 / 362880.0)
+    p1011 = 1.0 / 3628800.0 + r * (1.0 / 39916800.0)
+    p1213 = 1.0 / 479001600.0 + r * (1.0 / 6227020800.0)
+    p03 = p01 + r2 * p23
+    p47 = p45 + r2 * p67
+    p811 = p89 + r2 * p1011
+    p07 = p03 + r4 * p47
+    p813 = p811 + r4 * p1213
+    p = p07 + r8 * p813
     two_to_k = _float_from_bits((np.int64(k) + 1023) << 52)
     return 0.0 if x < EXP_MIN else p * two_to_k
 
@@ -106,18 +111,19 @@ def log_1_to_4(s):
     halvings = (1.0 if halve_once else 0.0) + (1.0 if halve_twice else 0.0)
     z = (m - 1.0) / (m + 1.0)
     z2 = z * z
-    p = 1.0 / 23.0
-    p = p * z2 + 1.0 / 21.0
-    p = p * z2 + 1.0 / 19.0
-    p = p * z2 + 1.0 / 17.0
-    p = p * z2 + 1.0 / 15.0
-    p = p * z2 + 1.0 / 13.0
-    p = p * z2 + 1.0 / 11.0
-    p = p * z2 + 1.0 / 9.0
-    p = p * z2 + 1.0 / 7.0
-    p = p * z2 + 1.0 / 5.0
-    p = p * z2 + 1.0 / 3.0
-    p = p * z2 + 1.0
+    # 2 atanh(z) = 2 z sum_k z^2k / (2k + 1), k <= 11, by Estrin's scheme in z^2
+    z4 = z2 * z2
+    z8 = z4 * z4
+    q01 = 1.0 + z2 * (1.0 / 3.0)
+    q23 = 1.0 / 5.0 + z2 * (1.0 / 7.0)
+    q45 = 1.0 / 9.0 + z2 * (1.0 / 11.0)
+    q67 = 1.0 / 13.0 + z2 * (1.0 / 15.0)
+    q89 = 1.0 / 17.0 + z2 * (1.0 / 19.0)
+    q1011 = 1.0 / 21.0 + z2 * (1.0 / 23.0)
+    q03 = q01 + z4 * q23
+    q47 = q45 + z4 * q67
+    q811 = q89 + z4 * q1011
+    p = (q03 + z8 * q47) + (z8 * z8) * q811
     return halvings * _LN2 + 2.0 * z * p
 
 
