@@ -1,12 +1,9 @@
 """bench.perf at tiny sizes: every benchmark runs and the report renders (timings are never asserted)."""
-import warnings
-
-import pytest
 from rich.console import Console
 
 from bench import perf
-from bench.align import softdtw
 from bench.align.smith_waterman import smooth_sw
+from bench.align.softdtw import soft_dtw
 
 TINY = perf.PerfConfig(softdtw_shapes=((2, 6, 5),), hard=(3, 7, 4), sw_shape=(2, 5, 6), repeats=1, warmup=1,
                       peers=())  # the peers' numba code is uncached: seconds of JIT per test run
@@ -45,18 +42,6 @@ def test_unavailable_peer_is_a_row_not_a_failure():
     assert goals[0].value is None and goals[0].met is None and goals[0].note == "no peer ran"
 
 
-def test_gpu_fallback_notice_once_per_operator(monkeypatch):
-    monkeypatch.setattr(softdtw, "_FALLBACK_NOTICED", set())
-    with pytest.warns(RuntimeWarning, match="soft_dtw: no cuda kernel yet, falling back to the torch reference"):
-        assert softdtw.auto_backend("cuda", "soft_dtw") == "torch"
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert softdtw.auto_backend("cuda", "soft_dtw") == "torch"  # second call: silent
-        assert softdtw.auto_backend("cpu", "soft_dtw") == "numba"
-    with pytest.warns(RuntimeWarning, match="smooth_sw: no cuda kernel"):
-        softdtw.auto_backend("cuda", "smooth_sw")
-
-
 def test_operators_dispatch_auto_through_the_notice(monkeypatch):
     seen = []
 
@@ -64,9 +49,9 @@ def test_operators_dispatch_auto_through_the_notice(monkeypatch):
         seen.append((device_type, op))
         return "torch"
 
-    monkeypatch.setattr(softdtw, "auto_backend", fake)
+    monkeypatch.setattr("bench.align.softdtw.auto_backend", fake)
     monkeypatch.setattr("bench.align.smith_waterman.auto_backend", fake)
     cost = perf.random_cost((1, 3, 4), 0)
-    softdtw.soft_dtw(cost, 0.1)
+    soft_dtw(cost, 0.1)
     smooth_sw(cost, 0.5, 0.1, 0.8)
     assert seen == [("cpu", "soft_dtw"), ("cpu", "smooth_sw")]

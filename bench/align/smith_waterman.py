@@ -34,8 +34,9 @@ receive zero gradient.
 (sim, gap_open, gap_extend, temperature, lengths_x, lengths_y) and returns (score, D),
 both differentiable, equal to the "torch" reference. "torch" is the reference (any
 device, autograd through the anti-diagonal sweep); "numba" (bench.align._sw_numba) runs
-the recursions per cell on CPU tensors with a hand-written backward, in float64. The
-default, "auto", picks "numba" for CPU tensors and "torch" otherwise.
+the recursions on CPU tensors with a hand-written backward, in float64; "triton"
+(bench.align._sw_triton) on CUDA tensors. The default, "auto", picks one by device
+(bench.align.backends).
 """
 from __future__ import annotations
 
@@ -46,8 +47,8 @@ import torch
 from torch import Tensor
 
 from bench.align._sw_numba import smooth_sw_numba
+from bench.align.backends import auto_backend, require_triton_device
 from bench.align.distances import check_pairs, diagonal_range, skew, unskew, valid_mask
-from bench.align.softdtw import auto_backend
 from bench.errors import ConfigError, UnknownNameError
 
 
@@ -65,7 +66,7 @@ def smooth_sw(
     gap_open / gap_extend: one-element tensors (learnable) or numbers; temperature t > 0.
     lengths_x / lengths_y: (B,) long valid rows / columns (None = all). D is -inf on
     padding. Both outputs are differentiable w.r.t. sim, gap_open and gap_extend.
-    backend: a name in ``BACKENDS``, or "auto" ("numba" on CPU, "torch" elsewhere).
+    backend: a name in ``BACKENDS``, or "auto" (by device: bench.align.backends).
     """
     lengths_x, lengths_y = check_pairs(sim, lengths_x, lengths_y, "smooth_sw")
     temperature = float(temperature)
@@ -139,4 +140,17 @@ def _smooth_sw_torch(
     return score, t * table
 
 
-BACKENDS: dict[str, Callable[..., tuple[Tensor, Tensor]]] = {"torch": _smooth_sw_torch, "numba": smooth_sw_numba}
+def _smooth_sw_triton(
+    sim: Tensor, g_open: Tensor, g_ext: Tensor, t: float, lengths_x: Tensor, lengths_y: Tensor
+) -> tuple[Tensor, Tensor]:
+    require_triton_device(sim, "smooth_sw")
+    from bench.align._sw_triton import smooth_sw_triton  # imported on first use (see bench.align.backends)
+
+    return smooth_sw_triton(sim, g_open, g_ext, t, lengths_x, lengths_y)
+
+
+BACKENDS: dict[str, Callable[..., tuple[Tensor, Tensor]]] = {
+    "torch": _smooth_sw_torch,
+    "numba": smooth_sw_numba,
+    "triton": _smooth_sw_triton,
+}

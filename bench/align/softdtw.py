@@ -35,13 +35,13 @@ harmless, and they receive exactly zero gradient.
 ``BACKENDS`` is the dispatch point for faster kernels: a backend takes the validated
 (cost, gamma, lengths_x, lengths_y) and returns the (B,) values, differentiable in cost,
 and must equal the "torch" reference. "torch" is this module's sweep (any device);
-"numba" (bench.align._softdtw_numba) runs the same recursions per cell on CPU tensors,
-in float64. The default, "auto", picks "numba" for CPU tensors and "torch" otherwise.
+"numba" (bench.align._softdtw_numba) runs the same recursions on CPU tensors, in
+float64; "triton" (bench.align._softdtw_triton) on CUDA tensors. The default, "auto",
+picks one by device (bench.align.backends).
 """
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 
 import torch
@@ -49,6 +49,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from bench.align._softdtw_numba import soft_dtw_numba
+from bench.align.backends import auto_backend, require_triton_device
 from bench.align.distances import check_pairs, diagonal_range, skew, unskew, valid_mask
 from bench.errors import ConfigError, UnknownNameError
 
@@ -64,7 +65,7 @@ def soft_dtw(
 
     lengths_x / lengths_y: (B,) long, the valid rows / columns of each pair (None = all).
     gamma > 0 is the smoothing; ``backend`` picks an implementation from ``BACKENDS``, or
-    "auto" ("numba" on CPU, "torch" elsewhere).
+    "auto" (by device: bench.align.backends).
     """
     lengths_x, lengths_y = check_pairs(cost, lengths_x, lengths_y, "soft_dtw")
     gamma = float(gamma)
@@ -75,28 +76,6 @@ def soft_dtw(
     if backend not in BACKENDS:
         raise UnknownNameError(f"unknown soft_dtw backend {backend!r}; choose 'auto' or one of {sorted(BACKENDS)}")
     return BACKENDS[backend](cost, gamma, lengths_x, lengths_y)
-
-
-_FALLBACK_NOTICED: set[str] = set()
-
-
-def auto_backend(device_type: str, op: str) -> str:
-    """The "auto" choice for a tensor on ``device_type``: "numba" on CPU, "torch" elsewhere.
-
-    No GPU kernel exists yet, so off the CPU the slow torch reference runs; the first such
-    call of each operator ``op`` in the process says so once (a RuntimeWarning).
-    """
-    if device_type == "cpu":
-        return "numba"
-    if op not in _FALLBACK_NOTICED:
-        _FALLBACK_NOTICED.add(op)
-        warnings.warn(
-            f"{op}: no {device_type} kernel yet, falling back to the torch reference sweep "
-            f"(backend='torch', one small kernel launch per anti-diagonal); this notice is shown once",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    return "torch"
 
 
 def _forward_table(cost: Tensor, gamma: float) -> Tensor:
@@ -181,7 +160,15 @@ def _soft_dtw_torch(cost: Tensor, gamma: float, lengths_x: Tensor, lengths_y: Te
     return _SoftDTW.apply(cost, gamma, lengths_x, lengths_y)
 
 
+def _soft_dtw_triton(cost: Tensor, gamma: float, lengths_x: Tensor, lengths_y: Tensor) -> Tensor:
+    require_triton_device(cost, "soft_dtw")
+    from bench.align._softdtw_triton import soft_dtw_triton  # imported on first use (see bench.align.backends)
+
+    return soft_dtw_triton(cost, gamma, lengths_x, lengths_y)
+
+
 BACKENDS: dict[str, Callable[[Tensor, float, Tensor, Tensor], Tensor]] = {
     "torch": _soft_dtw_torch,
     "numba": soft_dtw_numba,
+    "triton": _soft_dtw_triton,
 }
