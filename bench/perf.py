@@ -12,7 +12,9 @@
   pair, which takes the two series and uses the same cost internally;
 - smooth Smith-Waterman score + gradient: ours (numba) and the torch reference, and its
   time over our soft-DTW's at the same shape;
-- gradient agreement of ours with the torch reference in float64,
+- gradient agreement of ours with the torch reference in float64;
+- on a CUDA device, when there is one: the same soft-DTW and smooth SW benchmarks for
+  our Triton backend, the torch reference and pysdtw's CUDA path, in float32,
 
 then prints a table with the ratios the performance targets are stated in and writes it,
 with a description of the machine, to ``results/perf.md`` (replaced atomically). A peer
@@ -248,6 +250,41 @@ def _sw_score(backend: str, cfg: PerfConfig) -> Callable[[torch.Tensor], torch.T
     return lambda s: smooth_sw(s, g_open, g_ext, cfg.sw_temperature, backend=backend)[0]
 
 
+def synchronised(fn: Callable[[], object]) -> Callable[[], object]:
+    """``fn`` followed by a CUDA synchronisation, so that its time includes the device's work."""
+
+    def step() -> object:
+        out = fn()
+        torch.cuda.synchronize()
+        return out
+
+    return step
+
+
+def time_gpu(cfg: PerfConfig) -> list[Row]:
+    """soft-DTW and smooth SW forward + backward on the CUDA device in float32: Triton, torch reference, pysdtw."""
+    if not torch.cuda.is_available():
+        return [Row("GPU soft-DTW and smooth SW", "ours (triton)", None, "unavailable: no CUDA device here")]
+    rows = []
+    for shape in cfg.softdtw_shapes:
+        section = f"GPU soft-DTW fwd+bwd {'x'.join(map(str, shape))}, float32"
+        cost = random_cost(shape, cfg.seed, torch.float32).cuda()
+        contenders = {f"ours ({b})": (lambda c, b=b: soft_dtw(c, cfg.gamma, backend=b)) for b in ("triton", "torch")}
+        try:
+            import pysdtw
+
+            sdtw = pysdtw.SoftDTW(gamma=cfg.gamma, dist_func=lambda x, y: x, use_cuda=True)
+            contenders["pysdtw (CUDA)"] = lambda c, f=sdtw: f(c, c.new_empty(c.shape[0], c.shape[2], c.shape[2]))
+        except ImportError as err:
+            rows.append(Row(section, "pysdtw (CUDA)", None, f"unavailable: {err}"))
+        rows += [timed_row(section, name, synchronised(value_and_grad(fn, cost)), cfg) for name, fn in contenders.items()]
+    section = f"GPU smooth SW fwd+bwd {'x'.join(map(str, cfg.sw_shape))}, float32"
+    sim = (random_cost(cfg.sw_shape, cfg.seed + 1, torch.float32) * 2 - 1).cuda()
+    rows += [timed_row(section, f"ours ({b})", synchronised(value_and_grad(_sw_score(b, cfg), sim)), cfg)
+             for b in ("triton", "torch")]
+    return rows
+
+
 def gradient_agreement(cfg: PerfConfig) -> dict[str, float]:
     """max |grad_ours - grad_torch| / max |grad_torch| in float64, soft-DTW and smooth SW."""
     cost = random_cost(cfg.sw_shape, cfg.seed)
@@ -387,6 +424,7 @@ def run(cfg: PerfConfig) -> tuple[list[Row], list[Target]]:
     rows = [row for shape in cfg.softdtw_shapes for row in time_softdtw(shape, cfg)]
     rows += time_hard_dtw(cfg)
     rows += time_smooth_sw(cfg)
+    rows += time_gpu(cfg)
     return rows, targets(rows, gradient_agreement(cfg), cfg)
 
 
