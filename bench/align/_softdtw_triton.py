@@ -8,8 +8,9 @@ units u = -r / gamma on 1-based tables with a border (-inf, u(0, 0) = 0):
 
 exp(u(p) - L(s)) is the softmax of s's stored predecessors, as in the reference, so the
 flow is conserved and E stays in [0, 1]. Program b walks the diagonals d = i + j of its
-own pair, the cells of a diagonal in blocks of ``BLOCK`` rows, and synchronises its
-threads between diagonals (a diagonal reads the two before it from global memory). The
+own pair (bench.align._triton_wavefront), the cells of a diagonal in blocks of ``BLOCK``
+rows, and synchronises its threads between diagonals (a diagonal reads the two before it
+from global memory). The
 tables u, L and E are (B, N+2, M+2) in the input's dtype: nothing per feature, no
 (B, N, M, D) intermediate. The host launches one program per pair for the forward and
 one for the backward.
@@ -27,6 +28,8 @@ import triton.language as tl
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from bench.align._triton_wavefront import block_cells, dense_offsets, diagonal_rows, pair_table
+
 BLOCK = 128
 """Rows of a diagonal updated at once by one program."""
 
@@ -34,25 +37,17 @@ BLOCK = 128
 @triton.jit
 def _forward_kernel(cost_ptr, u_ptr, lse_ptr, lengths_x_ptr, lengths_y_ptr, values_ptr, neg_inv_gamma, n, m,
                     BLOCK: tl.constexpr):
-    b = tl.program_id(0)
-    nb = tl.load(lengths_x_ptr + b)
-    mb = tl.load(lengths_y_ptr + b)
-    width = m + 2
-    table = b * (n + 2) * width
+    b, nb, mb, width, table = pair_table(lengths_x_ptr, lengths_y_ptr, n, m)
     for d in range(2, nb + mb + 1):
-        lo = tl.maximum(1, d - mb)
-        hi = tl.minimum(nb, d - 1)
+        lo, hi = diagonal_rows(d, nb, mb)
         for first in range(lo, hi + 1, BLOCK):
-            i = first + tl.arange(0, BLOCK)
-            j = d - i
-            cell = (i <= hi) & (j >= 1)
-            at = table + i * width + j
+            i, j, cell, at = block_cells(d, first, hi, width, table, BLOCK)
             up = tl.load(u_ptr + at - width, mask=cell, other=-float("inf"))
             left = tl.load(u_ptr + at - 1, mask=cell, other=-float("inf"))
             diag = tl.load(u_ptr + at - width - 1, mask=cell, other=0.0)  # 0: no -inf - -inf off the cells
             top = tl.maximum(tl.maximum(up, left), diag)
             lse = top + tl.log(tl.exp(up - top) + tl.exp(left - top) + tl.exp(diag - top))
-            cost = tl.load(cost_ptr + (b * n + i - 1) * m + j - 1, mask=cell, other=0.0)
+            cost = tl.load(cost_ptr + dense_offsets(b, i, j, n, m), mask=cell, other=0.0)
             tl.store(lse_ptr + at, lse, mask=cell)
             tl.store(u_ptr + at, cost * neg_inv_gamma + lse, mask=cell)
         tl.debug_barrier()
@@ -61,20 +56,12 @@ def _forward_kernel(cost_ptr, u_ptr, lse_ptr, lengths_x_ptr, lengths_y_ptr, valu
 
 @triton.jit
 def _backward_kernel(u_ptr, lse_ptr, e_ptr, lengths_x_ptr, lengths_y_ptr, n, m, BLOCK: tl.constexpr):
-    b = tl.program_id(0)
-    nb = tl.load(lengths_x_ptr + b)
-    mb = tl.load(lengths_y_ptr + b)
-    width = m + 2
-    table = b * (n + 2) * width
+    b, nb, mb, width, table = pair_table(lengths_x_ptr, lengths_y_ptr, n, m)
     for back in range(0, nb + mb - 2):  # diagonals nb + mb - 1 down to 2; E(nb, mb) = 1 is set by the host
         d = nb + mb - 1 - back
-        lo = tl.maximum(1, d - mb)
-        hi = tl.minimum(nb, d - 1)
+        lo, hi = diagonal_rows(d, nb, mb)
         for first in range(lo, hi + 1, BLOCK):
-            i = first + tl.arange(0, BLOCK)
-            j = d - i
-            cell = (i <= hi) & (j >= 1)
-            at = table + i * width + j
+            i, j, cell, at = block_cells(d, first, hi, width, table, BLOCK)
             u = tl.load(u_ptr + at, mask=cell, other=0.0)
             below = cell & (i < nb)
             right = cell & (j < mb)

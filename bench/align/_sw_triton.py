@@ -19,8 +19,8 @@ as exp(argument - output):
 
 (readers outside the pair contribute nothing), dL/dS = a_D / t, and the gap gradients
 sum each cell's adjoints times its own open / extend weights, as in the numba backend.
-Program b walks its pair's diagonals in blocks of ``BLOCK`` rows and synchronises
-between diagonals; the tables are (B, N+2, M+2), no (B, N, M, D) intermediate.
+Program b walks its pair's diagonals (bench.align._triton_wavefront) in blocks of
+``BLOCK`` rows and synchronises between diagonals; the tables are (B, N+2, M+2), no (B, N, M, D) intermediate.
 
 Tested on CPU tensors by Triton's interpreter (TRITON_INTERPRET=1, tests/test_triton.py).
 """
@@ -33,6 +33,8 @@ import triton
 import triton.language as tl
 from torch import Tensor
 from torch.autograd.function import once_differentiable
+
+from bench.align._triton_wavefront import block_cells, dense_offsets, diagonal_rows, pair_table
 
 BLOCK = 128
 """Rows of a diagonal updated at once by one program."""
@@ -59,23 +61,15 @@ def _lse_with_zero(a, b, c):
 @triton.jit
 def _forward_kernel(sim_ptr, d_ptr, ix_ptr, iy_ptr, h_ptr, lengths_x_ptr, lengths_y_ptr, inv_t, go, ge, n, m,
                     BLOCK: tl.constexpr):
-    b = tl.program_id(0)
-    nb = tl.load(lengths_x_ptr + b)
-    mb = tl.load(lengths_y_ptr + b)
-    width = m + 2
-    table = b * (n + 2) * width
+    b, nb, mb, width, table = pair_table(lengths_x_ptr, lengths_y_ptr, n, m)
     for d in range(2, nb + mb + 1):
-        lo = tl.maximum(1, d - mb)
-        hi = tl.minimum(nb, d - 1)
+        lo, hi = diagonal_rows(d, nb, mb)
         for first in range(lo, hi + 1, BLOCK):
-            i = first + tl.arange(0, BLOCK)
-            j = d - i
-            cell = (i <= hi) & (j >= 1)
-            at = table + i * width + j
+            i, j, cell, at = block_cells(d, first, hi, width, table, BLOCK)
             diag = at - width - 1
             h = _lse_with_zero(tl.load(d_ptr + diag, mask=cell, other=0.0), tl.load(ix_ptr + diag, mask=cell, other=0.0),
                                tl.load(iy_ptr + diag, mask=cell, other=0.0))
-            value = tl.load(sim_ptr + (b * n + i - 1) * m + j - 1, mask=cell, other=0.0) * inv_t + h
+            value = tl.load(sim_ptr + dense_offsets(b, i, j, n, m), mask=cell, other=0.0) * inv_t + h
             has_left = cell & (j >= 2)
             ix = _lse2(tl.load(d_ptr + at - 1, mask=has_left, other=0.0) - go,
                        tl.load(ix_ptr + at - 1, mask=has_left, other=0.0) - ge)
@@ -101,31 +95,23 @@ def _weighted(adjoint_ptr, value_ptr, at, mask, argument):
 @triton.jit
 def _backward_kernel(d_ptr, ix_ptr, iy_ptr, h_ptr, a_d_ptr, a_ix_ptr, a_iy_ptr, grad_table_ptr, grad_score_ptr, z_ptr,
                      gaps_ptr, lengths_x_ptr, lengths_y_ptr, t, go, ge, n, m, BLOCK: tl.constexpr):
-    b = tl.program_id(0)
-    nb = tl.load(lengths_x_ptr + b)
-    mb = tl.load(lengths_y_ptr + b)
+    b, nb, mb, width, table = pair_table(lengths_x_ptr, lengths_y_ptr, n, m)
     grad_score = tl.load(grad_score_ptr + b)
     z = tl.load(z_ptr + b)
-    width = m + 2
-    table = b * (n + 2) * width
     acc_open = tl.zeros((BLOCK,), dtype=tl.float64)
     acc_ext = tl.zeros((BLOCK,), dtype=tl.float64)
     for back in range(0, nb + mb - 1):  # diagonals nb + mb down to 2
         d = nb + mb - back
-        lo = tl.maximum(1, d - mb)
-        hi = tl.minimum(nb, d - 1)
+        lo, hi = diagonal_rows(d, nb, mb)
         for first in range(lo, hi + 1, BLOCK):
-            i = first + tl.arange(0, BLOCK)
-            j = d - i
-            cell = (i <= hi) & (j >= 1)
-            at = table + i * width + j
+            i, j, cell, at = block_cells(d, first, hi, width, table, BLOCK)
             dv = tl.load(d_ptr + at, mask=cell, other=0.0)
             ixv = tl.load(ix_ptr + at, mask=cell, other=-float("inf"))
             iyv = tl.load(iy_ptr + at, mask=cell, other=-float("inf"))
             right = cell & (j < mb)
             below = cell & (i < nb)
             both = right & below
-            g_table = tl.load(grad_table_ptr + (b * n + i - 1) * m + j - 1, mask=cell, other=0.0)
+            g_table = tl.load(grad_table_ptr + dense_offsets(b, i, j, n, m), mask=cell, other=0.0)
             a_d = t * (grad_score * tl.exp(dv - z) + g_table)
             a_d += _weighted(a_ix_ptr, ix_ptr, at + 1, right, dv - go)
             a_d += _weighted(a_iy_ptr, iy_ptr, at + width, below, dv - go)
