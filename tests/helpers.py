@@ -37,3 +37,13 @@ def stack_padded(seqs: list[torch.Tensor], t_max: int, fill: float) -> tuple[tor
     for b, x in enumerate(seqs):
         out[b, :len(x)], mask[b, :len(x)] = x, True
     return out, mask
+
+
+def unequal_lengths(pairs: int, n: int, m: int, seed: int, full: int = 0) -> tuple[list[int], list[int]]:
+    """Random per-pair lengths in [1, n] x [1, m] (more pairs than a SIMD vector holds, as a rule);
+    pair ``full`` gets the whole (n, m)."""
+    gen = torch.Generator().manual_seed(seed)
+    lengths_x = torch.randint(1, n + 1, (pairs,), generator=gen).tolist()
+    lengths_y = torch.randint(1, m + 1, (pairs,), generator=gen).tolist()
+    lengths_x[full], lengths_y[full] = n, m
+    return lengths_x, lengths_y

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from helpers import unequal_lengths
 
 from bench.align.distances import valid_mask
 from bench.align.smith_waterman import smooth_sw
@@ -117,10 +118,7 @@ def test_numba_backend_refuses_non_cpu_tensors():
 
 def test_many_lanes_of_unequal_lengths_equal_torch_reference():
     # more pairs than a SIMD vector holds, lengths all different, one pair the full size
-    gen = torch.Generator().manual_seed(12)
-    lengths_x = torch.randint(1, 31, (11,), generator=gen).tolist()
-    lengths_y = torch.randint(1, 25, (11,), generator=gen).tolist()
-    lengths_x[5], lengths_y[5] = 30, 24
+    lengths_x, lengths_y = unequal_lengths(11, 30, 24, seed=12, full=5)
     sim, g_open, g_ext, lx, ly, weights = random_case(30, 24, lengths_x, lengths_y, torch.float64, 12)
     want = forward_backward("torch", sim, g_open, g_ext, 0.5, lx, ly, weights)
     got = forward_backward("numba", sim, g_open, g_ext, 0.5, lx, ly, weights)

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from helpers import unequal_lengths
 
 from bench.align.distances import valid_mask
 from bench.align.softdtw import soft_dtw
@@ -85,10 +86,7 @@ def test_numba_backend_refuses_non_cpu_tensors():
 
 def test_many_lanes_of_unequal_lengths_equal_torch_reference():
     # more pairs than a SIMD vector holds, lengths all different, one pair the full size
-    gen = torch.Generator().manual_seed(11)
-    lengths_x = torch.randint(1, 41, (11,), generator=gen).tolist()
-    lengths_y = torch.randint(1, 33, (11,), generator=gen).tolist()
-    lengths_x[3], lengths_y[3] = 40, 32
+    lengths_x, lengths_y = unequal_lengths(11, 40, 32, seed=11, full=3)
     cost, lx, ly, weights = random_case(40, 32, lengths_x, lengths_y, torch.float64, 11)
     for gamma in (0.01, 1.0):
         want = value_and_grad("torch", cost, gamma, lx, ly, weights)

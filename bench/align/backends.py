@@ -10,6 +10,7 @@ interpreter (TRITON_INTERPRET=1), which is how the test suite checks them withou
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import warnings
@@ -21,8 +22,9 @@ from bench.errors import DataError
 _FALLBACK_NOTICED: set[str] = set()
 
 
+@functools.cache
 def triton_available() -> bool:
-    """Whether the ``triton`` package can be imported here."""
+    """Whether the ``triton`` package can be imported here (looked up once per process)."""
     return importlib.util.find_spec("triton") is not None
 
 
