@@ -39,7 +39,16 @@ from numba import njit
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from bench.align._lanes import LANE_FLAGS, diagonal_span, from_lanes, lane_table, softmax3, to_lanes
+from bench.align._lanes import (
+    LANE_FLAGS,
+    diagonal_span,
+    from_lanes,
+    lane_table,
+    set_border,
+    softmax3,
+    to_lanes,
+    zero_beside,
+)
 from bench.errors import DataError
 
 
@@ -74,12 +83,10 @@ def _forward(costs, n, m, lengths_x, lengths_y, values, transitions):
     for d in range(2, n + m + 1):
         start, stop = diagonal_span(d, n, m, lanes)
         row = u[d % 3]
-        row[:lanes] = -np.inf  # u(0, d)
-        if d <= n:
-            row[d * lanes:(d + 1) * lanes] = -np.inf  # u(d, 0)
+        set_border(row, d, n, lanes, -np.inf)
         _forward_diagonal(row, u[(d - 1) % 3], u[(d - 2) % 3], costs, transitions, d, start, stop, lanes)
-        transitions[:, d, start - lanes:start] = 0.0
-        transitions[:, d, stop:stop + lanes] = 0.0
+        for plane in range(3):
+            zero_beside(transitions[plane], d, start, stop, lanes)
         for b in range(lanes):
             if lengths_x[b] + lengths_y[b] == d:
                 values[b] = row[lengths_x[b] * lanes + b]
@@ -111,8 +118,7 @@ def _backward(transitions, n, m, lengths_x, lengths_y, grad_out, grad_cost):
     for d in range(n + m, 1, -1):
         start, stop = diagonal_span(d, n, m, lanes)
         _backward_diagonal(expected, transitions, d, start, stop, lanes)
-        expected[d, start - lanes:start] = 0.0
-        expected[d, stop:stop + lanes] = 0.0
+        zero_beside(expected, d, start, stop, lanes)
         for b in range(lanes):
             if lengths_x[b] + lengths_y[b] == d:  # the pair's last cell: no successor, E = 1
                 expected[d, lengths_x[b] * lanes + b] = 1.0

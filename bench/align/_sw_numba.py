@@ -50,10 +50,12 @@ from bench.align._lanes import (
     exp_nonpositive,
     from_lanes,
     lane_table,
+    set_border,
     softmax2,
     softmax3,
     softmax_with_zero,
     to_lanes,
+    zero_beside,
 )
 from bench.errors import DataError
 
@@ -142,17 +144,15 @@ def _forward(sims, n, m, go, ge, d_table, weights, shares):
     top = np.full(width, BORDER)
     for d in range(2, n + m + 1):
         start, stop = diagonal_span(d, n, m, lanes)
-        for table in (d_table[d], ix[d % 3], iy[d % 3]):
-            table[:lanes] = BORDER  # (0, d)
-            if d <= n:
-                table[d * lanes:(d + 1) * lanes] = BORDER  # (d, 0)
+        for row in (d_table[d], ix[d % 3], iy[d % 3]):
+            set_border(row, d, n, lanes, BORDER)
         ix0, ix1, ix2 = ix[d % 3], ix[(d - 1) % 3], ix[(d - 2) % 3]
         iy0, iy1, iy2 = iy[d % 3], iy[(d - 1) % 3], iy[(d - 2) % 3]
         _d_diagonal(d_table, ix2, iy2, sims, weights, top, d, start, stop, lanes)
         _ix_diagonal(d_table, ix0, ix1, weights, d, start, stop, go, ge)
         _iy_diagonal(d_table, iy0, ix1, iy1, weights, d, start, stop, lanes, go, ge)
-        weights[:, d, start - lanes:start] = 0.0
-        weights[:, d, stop:stop + lanes] = 0.0
+        for plane in range(len(weights)):
+            zero_beside(weights[plane], d, start, stop, lanes)
     weights[:, n + m + 1:] = 0.0
     top_pair = _per_pair(top, lanes, True)
     for k in range(width):
@@ -209,8 +209,7 @@ def _backward(weights, n, m, table_adjoint, shares, share_scale_pair, a_d):
         _backward_diagonal(a_d, a_ix, a_iy, weights, table_adjoint, shares, share_scale, acc_open, acc_ext, d,
                            start, stop, lanes)
         for table in (a_d, a_ix, a_iy):
-            table[d, start - lanes:start] = 0.0
-            table[d, stop:stop + lanes] = 0.0
+            zero_beside(table, d, start, stop, lanes)
     return _per_pair(acc_open, lanes, False), _per_pair(acc_ext, lanes, False)
 
 
