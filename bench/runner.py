@@ -139,8 +139,8 @@ def execute(resolved: ResolvedConfig, results_root: Path, data_root: Path, force
         eval_emb = embed_split(encoder, store, eval_ids, device, advance)
         embedded = time.perf_counter()
         task = progress.add_task(f"evaluate {label}", total=None, info="")
-        metrics = evaluate(train_emb, eval_emb, resolved.protocol, resolved.seed,
-                           lambda message: progress.update(task, info=message))
+        result = evaluate(train_emb, eval_emb, resolved.protocol, resolved.seed,
+                          lambda message: progress.update(task, info=message))
         progress.update(task, total=1, completed=1, info="done")
     finished = time.perf_counter()
 
@@ -152,7 +152,7 @@ def execute(resolved: ResolvedConfig, results_root: Path, data_root: Path, force
         "data": {"name": store.name, "version": store.version, "store": str(store.root),
                  "splits": {"train": train_ids, "val": eval_ids},
                  "split_hash": stable_hash({"train": train_ids, "val": eval_ids})},
-        "metrics": metrics,
+        **result.record_fields(),
         "training": None if training is None else {
             "steps": training.steps, "resumed_from": training.resumed_from,
             "final_loss": training.loss_log[-1]["loss"] if training.loss_log else None},

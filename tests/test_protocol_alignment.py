@@ -72,8 +72,8 @@ def test_alignment_error_by_hand():
     # Cost rows of A: [0,2,5,10], [5,3,0,5], [10,8,5,0]; accumulated: row0 [0,2,7,17],
     # row1 [5,3,2,7], row2 [15,11,7,2]. Backtrack (2,3) -> diag (1,2)=2 -> diag (0,1)=2 (up 7,
     # left 3) -> (0,0). Path (0,0) (0,1) (1,2) (2,3).
-    # A->B: frame 0 matches B 0, 1 -> mean c 0.125, error 0.125; frames 1, 2 exact -> e = 0.125/3.
-    # B->A: B1 (c 0.25) matches A0 (c 0) -> 0.25, the rest exact -> e = 0.25/4 = 0.0625.
+    # A->B: frame 0 matches B0 (c 0, error 0) and B1 (c 0.25, error 0.25) -> 0.125; frames 1, 2
+    # exact -> e = 0.125/3. B->A: B1 (c 0.25) matches A0 (c 0) -> 0.25, the rest exact -> 0.0625.
     # DTW: 100 * (0.041667 + 0.0625)/2 = 5.2083 %.
     # NN: A->B: 0->B0, 5->B2, 10->B3, all exact -> 0. B->A: 2 -> A0 (|2-0| < |2-5|): 0.25, rest
     # exact -> 0.0625. NN: 100 * (0 + 0.0625)/2 = 3.125 %.
@@ -84,8 +84,24 @@ def test_alignment_error_by_hand():
     assert out["alignment_error_nn"] == pytest.approx(3.125)
 
 
-def test_matched_time_error_averages_matches():
-    # Frame 0 matched to times 0.2 and 0.6 -> mean 0.4, error |0.1 - 0.4| = 0.3; frame 1 to 1.0,
-    # error |0.9 - 1.0| = 0.1 -> mean 0.2.
+def test_frame_matched_on_both_sides_of_its_time_counts_every_match():
+    # A: x = [0, 5, 10], c = [0, 0.5, 1]; B: x = [0, 4, 6, 10], c = [0, 0.25, 0.75, 1]. A's middle
+    # frame (c 0.5) lies between B's 0.25 and 0.75; cost rows of A: [0,4,6,10], [5,1,1,5],
+    # [10,6,4,0]; accumulated row0 [0,4,10,20], row1 [5,1,2,7], row2 [15,7,5,2]. Backtrack
+    # (2,3) -> diag (1,2)=2 -> diag (0,1)=4 vs left (1,1)=1: left -> (1,1) -> diag (0,0).
+    # Path (0,0) (1,1) (1,2) (2,3): A1 matches B1 and B2.
+    # A->B: frame 1: |0.5 - 0.25| and |0.5 - 0.75| -> 0.25 (the mean of the matched times, 0.5,
+    # would say 0); frames 0, 2 exact -> e = 0.25/3. B->A: B1 -> A1: 0.25, B2 -> A1: 0.25 -> e = 0.5/4.
+    # DTW: 100 * (0.25/3 + 0.125)/2 = 10.4167 % (scoring the mean matched time: 6.25 %).
+    a = video([0, 5, 10], time=[0, 0.5, 1])
+    b = video([0, 4, 6, 10], time=[0, 0.25, 0.75, 1])
+    (_, _, path), = dtw_paths([a, b])
+    assert path.tolist() == [[0, 0], [1, 1], [1, 2], [2, 3]]
+    assert alignment_error([a, b])["alignment_error_dtw"] == pytest.approx(100 * (0.25 / 3 + 0.125) / 2)
+
+
+def test_matched_time_error_averages_each_match():
+    # Frame 0 (0.4) matched to times 0.2 and 0.6 -> errors 0.2 and 0.2 -> 0.2 (not |0.4 - 0.4| = 0);
+    # frame 1 (0.9) to 1.0 -> 0.1; mean 0.15.
     cells = np.array([[0, 0], [0, 1], [1, 2]])
-    assert matched_time_error(np.array([0.1, 0.9]), np.array([0.2, 0.6, 1.0]), cells) == pytest.approx(0.2)
+    assert matched_time_error(np.array([0.4, 0.9]), np.array([0.2, 0.6, 1.0]), cells) == pytest.approx(0.15)

@@ -71,6 +71,29 @@ def test_fraction_count_uses_ceil_without_float_noise():
     assert sorted({len(s) for s in scorer._cache}) == [3, 7]
 
 
+@pytest.mark.parametrize("fraction,total,ceil,floor", [
+    (0.10, 14, 2, 1),   # 1.4 videos: ceil 2, the papers' int() 1
+    (0.10, 5, 1, 1),    # 0.5: at least one video either way
+    (0.50, 7, 4, 3),
+    (0.70, 10, 7, 7),   # 7.000000000000001: no extra video from float noise
+    (1.00, 9, 9, 9),
+])
+def test_fraction_video_count_by_hand(fraction, total, ceil, floor):
+    assert classification.fraction_video_count(fraction, total, "ceil") == ceil
+    assert classification.fraction_video_count(fraction, total, "floor") == floor
+
+
+def test_paper_presets_take_the_first_floor_f_n_videos():
+    # N = 3, f = 0.5: floor(1.5) = 1 video, the first (ONLY0): 33.33 %; ceil would take two
+    # (ONLY0 + BOTH): 66.67 %.
+    train = [video("t0", *ONLY0), video("t1", *BOTH), video("t2", *BOTH)]
+    first = dict(fractions=(0.5,), fraction_selection="first")
+    assert phase_classification(train, EVAL, cfg(**first, fraction_count="floor"), 0)["classification@0.50"] \
+        == pytest.approx(ONE_PHASE)
+    assert phase_classification(train, EVAL, cfg(**first, fraction_count="ceil"), 0)["classification@0.50"] \
+        == pytest.approx(TWO_PHASE)
+
+
 def test_random_draws_average_over_subsets():
     # Videos 0, 1 have both phases (66.67 %), videos 2, 3 only phase 0 (33.33 %). A draw of 2
     # of the 4 scores 33.33 only when it is {2, 3}, so the mean over D draws is

@@ -93,3 +93,17 @@ def test_precision_at_k_single_video_is_nan():
 
 def test_nan_mean():
     assert nan_mean([1.0, float("nan"), 3.0]) == 2.0 and np.isnan(nan_mean([float("nan")]))
+
+
+def test_precision_at_k_own_video_counts_the_query():
+    # LAV's form. V0 x = [0, 1, 10] y = [0, 1, 1]: its own pool, the query included.
+    #   q=0 (y 0): d^2 to [0, 1, 10] = 0, 1, 100 -> 0(0), 1(1), 10(1): P@1 = 1, P@2 = 1/2, P@5 over min(5, 3)
+    #   = 3 frames: 1/3.  q=1 (y 1): d^2 = 1, 0, 81 -> 1(1), 0(0): P@1 = 1, P@2 = 1/2, P@5 = 2/3.
+    #   q=10 (y 1): d^2 = 100, 81, 0 -> 10(1), 1(1): 1, 1, 2/3.  V0: P@1 = 1, P@2 = 2/3, P@5 = 5/9.
+    # V1 x = [5, 6] y = [1, 1]: every neighbour has label 1 -> 1, 1, 1. The other video is never searched.
+    # AP@1 = 100, AP@2 = (2/3 + 1)/2 = 83.33, AP@5 = (5/9 + 1)/2 = 77.78 %.
+    videos = [video([0, 1, 10], [0, 1, 1]), video([5, 6], [1, 1])]
+    out = precision_at_k(videos, stride=1, ks=(1, 2, 5), pool="own_video")
+    assert out == pytest.approx({"ap@1": 100.0, "ap@2": 250 / 3, "ap@5": 700 / 9})
+    # A single video is enough for the own-video form.
+    assert precision_at_k(videos[:1], stride=1, ks=(1,), pool="own_video")["ap@1"] == pytest.approx(100.0)

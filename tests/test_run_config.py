@@ -29,8 +29,8 @@ def test_yaml_file_and_override_precedence(tmp_path):
 
 
 def test_protocol_preset_applies_before_user_values():
-    resolved = resolve(method="scl", protocol="tcc", overrides=["protocol.stride=3"])
-    assert resolved.protocol.fraction_selection == "first" and resolved.protocol.stride == 3
+    resolved = resolve(method="scl", protocol="tcc", overrides=["protocol.tau_stride=3"])
+    assert resolved.protocol.fraction_selection == "first" and resolved.protocol.tau_stride == 3
     assert resolved.protocol.name == "tcc"
 
 
@@ -46,7 +46,7 @@ def test_variant_applies_its_overrides():
     ({"method": "lrpropp"}, UnknownNameError, "unknown method"),
     ({"dataset": "pourin"}, UnknownNameError, "unknown dataset"),
     ({"encoder": "cnn"}, UnknownNameError, "unknown encoder"),
-    ({"protocol": "lav"}, UnknownNameError, "unknown protocol preset"),
+    ({"protocol": "svm"}, UnknownNameError, "unknown protocol preset"),
     ({"method": "tcc", "variant": "nope"}, UnknownNameError, "unknown variant of tcc"),
     ({"overrides": ["trainer.stepz=1"]}, ConfigError, "did you mean 'trainer.steps'"),
     ({"overrides": ["trainer.steps=abc"]}, ConfigError, "trainer.steps='abc' has the wrong type"),

@@ -34,7 +34,7 @@ class TinyTest(Dataset):
 FAST = ["encoder.image_size=16", "encoder.embed_dim=8", "encoder.hidden=8", "encoder.layers=1",
         "encoder.heads=2", "encoder.cnn_channels=[4]", "protocol.fractions=[0.5, 1.0]",
         "protocol.few_shot=[1]", "protocol.few_shot_episodes=3", "protocol.fraction_draws=2",
-        "protocol.stride=2", "protocol.ap_ks=[1]"]
+        "protocol.tau_stride=2", "protocol.ap_stride=2", "protocol.ap_ks=[1]"]
 
 
 def run(tmp_path, method="scl", extra=(), **kwargs):

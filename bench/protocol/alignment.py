@@ -14,13 +14,14 @@ alignment_error (this harness's metric; it needs the canonical time c in [0, 1] 
 the synthetic dataset has): for every ordered pair (A, B) and each frame i of A, with M(i)
 the frames of B matched to i,
 
-    e_AB = mean_i | c_A[i] - mean_{j in M(i)} c_B[j] |,
+    e_AB = mean_i mean_{j in M(i)} | c_A[i] - c_B[j] |,
 
-comparing each frame with the mean canonical time of its matches (a frame matched to a run
-of frames is scored at the run's centre); alignment_error = 100 * mean over ordered pairs of
-e_AB, in percent of the action's duration, lower is better. ``alignment_error_dtw`` takes
-M(i) from the DTW path; ``alignment_error_nn`` takes M(i) = {nearest neighbour of a_i in B}
-(squared Euclidean, which has the same argmin).
+every matched pair counted on its own: comparing c_A[i] with the mean of the matched times
+instead would hide a frame matched to frames on both sides of its true time.
+alignment_error = 100 * mean over ordered pairs of e_AB, in percent of the action's duration,
+lower is better. ``alignment_error_dtw`` takes M(i) from the DTW path;
+``alignment_error_nn`` takes M(i) = {nearest neighbour of a_i in B} (squared Euclidean, which
+has the same argmin).
 """
 from __future__ import annotations
 
@@ -54,10 +55,10 @@ def dtw_accuracy(evaluation: list[VideoEmbedding], paths: PairPaths | None = Non
 
 
 def matched_time_error(time_a: np.ndarray, time_b: np.ndarray, cells: np.ndarray) -> float:
-    """mean_i |time_a[i] - mean of time_b over the cells (i, j)|; every i must occur in ``cells``."""
+    """mean_i mean_{(i, j) in cells} |time_a[i] - time_b[j]|; every i must occur in ``cells``."""
     counts = np.bincount(cells[:, 0], minlength=len(time_a))
-    matched = np.bincount(cells[:, 0], weights=time_b[cells[:, 1]], minlength=len(time_a)) / counts
-    return float(np.mean(np.abs(time_a - matched)))
+    gaps = np.abs(time_a[cells[:, 0]] - time_b[cells[:, 1]])
+    return float(np.mean(np.bincount(cells[:, 0], weights=gaps, minlength=len(time_a)) / counts))
 
 
 def alignment_error(evaluation: list[VideoEmbedding], paths: PairPaths | None = None) -> dict[str, float]:

@@ -9,17 +9,25 @@ of the evaluation videos of the same action:
 (pooled over frames, not averaged per video).
 
 - classification@f (Dwibedi et al., "Temporal Cycle-Consistency Learning", CVPR 2019, and
-  its code): |S| = ceil(f * N_train). ``fraction_selection="random"``: S is redrawn
-  ``fraction_draws`` times from a seeded generator and the accuracies are averaged (the
-  ``bench`` protocol; TCC's code takes the first videos in file order once, which is
-  ``"first"``, the ``tcc`` / ``carl`` presets; the LAV code fits its SVC on the evaluation
-  videos themselves, which no preset reproduces).
+  its code): |S| = max(1, ceil(f * N)) (``fraction_count="ceil"``, the ``bench`` protocol) or
+  max(1, floor(f * N)) (``"floor"``, every paper's code: ``int(fraction * num_samples)`` in
+  TCC's and CARL's evaluation/classification.py). ``fraction_selection="random"``: S is
+  redrawn ``fraction_draws`` times from a seeded generator and the accuracies are averaged
+  (``bench``); ``"first"`` takes the first videos in split order once (the paper presets).
 - few_shot@n (TCC's few-shot protocol): |S| = n, ``few_shot_episodes`` seeded episodes; the
   mean and the half-width of its 95 % Student-t interval, t_{0.975, E-1} * s / sqrt(E), s the
-  episodes' sample standard deviation (ddof 1). n > N_train is not an n-shot measurement:
-  both keys are NaN then.
+  episodes' sample standard deviation (ddof 1). n > N is not an n-shot measurement: both
+  keys are NaN then.
 
-Classifier: ``svc`` = sklearn SVC(kernel="rbf", C=svc_c, gamma="scale") as in TCC's code;
+N counts the candidate videos that have at least one labelled frame: the caller passes only
+those (``evaluate_action``), so one unlabelled training video cannot make a draw score NaN.
+The candidates are the training videos, except under ``classifier_fit_split="evaluation"``
+(the ``lav`` preset), which fits on the evaluation videos themselves as the LAV code does
+(evals/phase_classification.py, called with train = val in evaluations.py): a leak, kept to
+show what it adds.
+
+Classifier: ``svc`` = sklearn SVC(kernel="rbf", C=svc_c) as in TCC's and LAV's code (their
+``decision_function_shape="ovo"`` changes no prediction: SVC always predicts by one-vs-one votes);
 ``logreg`` = LogisticRegression(lbfgs, multinomial, C=1, max_iter=10000) as in the CARL code
 (Chen et al., "Frame-wise Action Representations for Long Videos via Sequence Contrastive
 Learning", CVPR 2022), which the ``carl`` preset selects. A subset whose labelled frames hold
@@ -138,6 +146,14 @@ class SubsetScorer:
         return 100.0 * float(np.mean(predicted == self.evaluation.labels))
 
 
+def fraction_video_count(fraction: float, total: int, rounding: str) -> int:
+    """max(1, ceil(f N)) (1e-9 absorbs 0.7 * 10 = 7.000000000000001) or, as the papers' code
+    computes it, max(1, int(f * N))."""
+    if rounding == "ceil":
+        return max(1, math.ceil(fraction * total - 1e-9))
+    return max(1, int(fraction * total))
+
+
 def fraction_key(fraction: float) -> str:
     return f"classification@{fraction:.2f}"
 
@@ -149,7 +165,7 @@ def phase_classification(train: list[VideoEmbedding], evaluation: list[VideoEmbe
     n = scorer.num_train
     out = {}
     for fraction in cfg.fractions:
-        count = max(1, math.ceil(fraction * n - 1e-9))  # 1e-9: 0.7 * 10 is 7.000000000000001
+        count = fraction_video_count(fraction, n, cfg.fraction_count)
         if cfg.fraction_selection == "first":
             subsets = [tuple(range(count))]
         else:

@@ -21,8 +21,10 @@ labelled frame of the other videos; the score of q is the fraction of its K near
 frames with q's phase label (of its min(K, |pool|) nearest when the pool is smaller, as the
 CARL code's top-k slice does). AP@K = 100 * mean over videos of the mean over their queries.
 Frames labelled -1 are neither queries nor pool (the stride grid is over all frames, then
--1 frames are dropped). The LAV code instead searches the query's own video, counts the query
-itself and uses no stride; the ``bench`` protocol follows CARL.
+-1 frames are dropped). With ``pool="own_video"`` (the ``lav`` preset, LAV-CVPR21
+evals/phase_classification.py ``compute_ap``: NearestNeighbors fitted on the query's own
+video, no stride) the pool is the query's own video, the query itself included, so the
+nearest frame is the query; the ``bench`` protocol follows CARL.
 """
 from __future__ import annotations
 
@@ -56,7 +58,8 @@ def kendalls_tau(evaluation: list[VideoEmbedding], stride: int) -> float:
     return 100.0 * nan_mean(taus)
 
 
-def precision_at_k(evaluation: list[VideoEmbedding], stride: int, ks: tuple[int, ...]) -> dict[str, float]:
+def precision_at_k(evaluation: list[VideoEmbedding], stride: int, ks: tuple[int, ...],
+                   pool: str = "other_videos") -> dict[str, float]:
     """ap@K (percent) for every K in ``ks`` over one action's evaluation videos."""
     features, labels, owner = [], [], []
     for index, video in enumerate(evaluation):
@@ -69,11 +72,12 @@ def precision_at_k(evaluation: list[VideoEmbedding], stride: int, ks: tuple[int,
     distances = cdist(features, features, "sqeuclidean")
     per_video = {k: [] for k in ks}
     for index in range(len(evaluation)):
-        query, pool = owner == index, owner != index
-        if not query.any() or not pool.any():
+        query = owner == index
+        candidates = query if pool == "own_video" else ~query
+        if not query.any() or not candidates.any():
             continue
-        order = np.argsort(distances[np.ix_(query, pool)], axis=1, kind="stable")
-        hits = labels[pool][order] == labels[query][:, None]
+        order = np.argsort(distances[np.ix_(query, candidates)], axis=1, kind="stable")
+        hits = labels[candidates][order] == labels[query][:, None]
         for k in ks:
             per_video[k].append(float(hits[:, :k].mean()))
     return {f"ap@{k}": 100.0 * nan_mean(per_video[k]) for k in ks}
