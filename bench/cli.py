@@ -1,10 +1,11 @@
-"""The ``bench`` command line: list | run | suite | report | config | data.
+"""The ``bench`` command line: list | run | suite | evaluate | report | config | data.
 
 Every user error (BenchError) is one line on stderr, ``error: ...``, and exit status 2.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -87,6 +88,21 @@ def cmd_report(args: argparse.Namespace) -> None:
     console.print(path.read_text())
 
 
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from bench.reevaluate import reevaluate  # noqa: PLC0415 - only this command needs it
+    from bench.runner import finished_runs  # noqa: PLC0415
+
+    runs = [str(path) for path in finished_runs(args.results)] if args.all else args.run
+    if not runs:
+        raise BenchError("give --run RUN_DIR_OR_ID (or --all for every finished run under --results)")
+    for run in runs:
+        for protocol, path in reevaluate(run, args.protocol or [None], args.split, args.results, args.data,
+                                         console).items():
+            metrics = json.loads(path.read_text())["metrics"]
+            console.print(_metrics_table(f"{Path(run).name} under {protocol} ({args.split})", metrics))
+            console.print(f"written: {path}")
+
+
 def cmd_config(args: argparse.Namespace) -> None:
     console.print(yaml.safe_dump(_resolve(args, args.method, args.seed).as_dict(), sort_keys=False), end="")
 
@@ -128,6 +144,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="rebuild results/LEADERBOARD.md from the run records")
     p.add_argument("--results", type=Path, default=Path("results"))
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("evaluate", help="score a finished run's saved model under another protocol or split",
+                       epilog="example: bench evaluate --run 3f2a --protocol tcc carl lav")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--run", nargs="+", help="run directories or run ids (a unique prefix is enough)")
+    target.add_argument("--all", action="store_true", help="every finished run under --results")
+    p.add_argument("--protocol", nargs="+", help=f"protocol presets ({', '.join(PRESETS)}; default: the run's own)")
+    p.add_argument("--split", default="val", choices=["val", "tune"],
+                   help="val: fit on train, score val (default); tune: fit on train minus tune, score tune")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--data", type=Path, default=Path("data"))
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("config", help="print the resolved config of a run")
     _add_config_args(p)

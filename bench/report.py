@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.protocol.config import HEADLINE_METRICS, LOWER_IS_BETTER
+from bench.runner import RECORD, finished_runs
 
 EXTRA_METRICS = ("alignment_error_dtw",)
 HEADERS = {"classification@0.10": "class@0.1", "classification@1.00": "class@1.0", "progression": "progress",
@@ -22,8 +23,7 @@ HEADERS = {"classification@0.10": "class@0.1", "classification@1.00": "class@1.0
 
 def load_records(results_root: Path) -> list[dict]:
     """Every finished run record under results/runs (temporary directories ignored)."""
-    runs = Path(results_root) / "runs"
-    return [json.loads(path.read_text()) for path in sorted(runs.glob("*/*/[!.]*/record.json"))]
+    return [json.loads((run / RECORD).read_text()) for run in finished_runs(results_root)]
 
 
 def _group_key(record: dict) -> tuple:

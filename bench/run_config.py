@@ -60,10 +60,12 @@ def _section(user: dict[str, Any], name: str) -> dict[str, Any]:
 
 def resolve(method: str | None = None, dataset: str | None = None, encoder: str | None = None,
             variant: str | None = None, protocol: str | None = None, seed: int | None = None,
-            config_file: str | None = None, overrides: list[str] | None = None) -> ResolvedConfig:
+            config_file: str | None = None, overrides: list[str] | None = None,
+            values: dict[str, Any] | None = None) -> ResolvedConfig:
     """Resolve every section. Names given as arguments win over names in the file or
-    overrides only when those do not set them (``--set method.name=tcc`` also works)."""
-    user = load_yaml(config_file) if config_file else {}
+    overrides only when those do not set them (``--set method.name=tcc`` also works).
+    ``values`` (a run record's resolved config, say) is the layer below the file."""
+    user = merge(values or {}, load_yaml(config_file) if config_file else {})
     user = merge(user, parse_overrides(overrides or []))
     unknown = [key for key in user if key not in (*SECTIONS, "seed")]
     if unknown:

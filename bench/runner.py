@@ -66,6 +66,11 @@ def run_id(resolved: ResolvedConfig, store: VideoStore) -> str:
     return stable_hash({"config": resolved.as_dict(), "data_version": store.version})
 
 
+def finished_runs(results_root: Path) -> list[Path]:
+    """Every finished run directory under results/runs (temporary directories ignored), sorted."""
+    return sorted(path.parent for path in (Path(results_root) / "runs").glob(f"*/*/[!.]*/{RECORD}"))
+
+
 def run_directory(results_root: Path, resolved: ResolvedConfig, identifier: str) -> Path:
     return Path(results_root) / "runs" / resolved.dataset_name / run_label(resolved) / identifier
 

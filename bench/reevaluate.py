@@ -1,0 +1,143 @@
+"""``bench evaluate``: score a finished run's saved model under another protocol or split,
+without retraining.
+
+The run's resolved config (record.json) rebuilds its encoder, ``model.pt`` restores the
+trained weights, every video of the fitting and scoring splits is embedded once, and each
+requested protocol preset scores those embeddings. Each result is written beside the run as
+``evaluations/<protocol>-<split>.json`` (atomically); the run's own record is never touched.
+
+Splits: ``val`` fits the classifiers and regressors on the training split and scores the
+evaluation split, as a run does; ``tune`` fits on the training split minus the tune split
+(a seeded 20 % of the training videos, held out for tuning) and scores the tune split.
+Under the run's own protocol and ``val`` the result equals the record's metrics exactly
+(same embeddings, same seed).
+"""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from rich.console import Console
+
+from bench.embed import embed_split
+from bench.environment import git_state
+from bench.errors import DataError, UnknownNameError
+from bench.progress import make_progress
+from bench.protocol.config import LEAKY_PRESETS, PRESET_DESCRIPTIONS, PRESETS
+from bench.protocol.evaluate import ProtocolResult, evaluate
+from bench.registry import ENCODERS, unknown_name_message
+from bench.run_config import ResolvedConfig, resolve
+from bench.runner import RECORD, finished_runs, open_dataset
+from bench.store import VideoStore
+from bench.train import resolve_device
+
+EVALUATIONS = "evaluations"
+SPLITS = ("val", "tune")
+
+
+def find_run(results_root: Path, run: str) -> Path:
+    """A run directory from its path or its run id (a unique prefix is enough)."""
+    path = Path(run)
+    if (path / RECORD).is_file():
+        return path
+    matches = [path for path in finished_runs(results_root) if path.name.startswith(run)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise UnknownNameError(f"run id prefix '{run}' matches {len(matches)} runs; give more of the id")
+    raise UnknownNameError(f"no finished run '{run}' under {Path(results_root) / 'runs'}; give a run directory "
+                           "or a run id from `bench report` (results/runs/<dataset>/<method>/<run id>)")
+
+
+def evaluation_path(run_dir: Path, protocol: str, split: str) -> Path:
+    return Path(run_dir) / EVALUATIONS / f"{protocol}-{split}.json"
+
+
+def load_evaluations(run_dir: Path) -> dict[tuple[str, str], dict]:
+    """(protocol, split) -> the stored re-evaluation of one run."""
+    out = {}
+    for path in sorted((Path(run_dir) / EVALUATIONS).glob("*.json")):
+        data = json.loads(path.read_text())
+        out[(data["protocol"], data["split"])] = data
+    return out
+
+
+def load_run(run_dir: Path, protocol: str | None) -> tuple[dict, ResolvedConfig]:
+    """The run's record and its resolved config, with the protocol replaced by preset ``protocol``."""
+    record = json.loads((run_dir / RECORD).read_text())
+    config = dict(record["config"])
+    if protocol is not None and protocol != config["protocol"]["name"]:
+        config["protocol"] = {"name": protocol}
+    return record, resolve(values=config)
+
+
+def split_ids(store: VideoStore, record: dict, split: str) -> tuple[list[str], list[str]]:
+    """(fitting ids, scoring ids) for ``split``; the run's own train/val lists must still hold."""
+    train, val = store.split("train"), store.split("val")
+    if (train, val) != (record["data"]["splits"]["train"], record["data"]["splits"]["val"]):
+        raise DataError(f"the {store.name} splits differ from those run {record['run_id']} used; "
+                        "re-prepare the dataset version the run names, or rerun it")
+    if split == "val":
+        return train, val
+    tune = store.split("tune")
+    return [v for v in train if v not in set(tune)], tune
+
+
+def reevaluate(run: str, protocols: list[str | None], split: str, results_root: Path, data_root: Path,
+               console: Console | None = None) -> dict[str, Path]:
+    """Embed one run's splits once, score them under each protocol; return protocol -> written file."""
+    console = console or Console()
+    if split not in SPLITS:
+        raise UnknownNameError(unknown_name_message("split", split, list(SPLITS)))
+    for name in protocols:
+        if name is not None and name not in PRESETS:
+            raise UnknownNameError(unknown_name_message("protocol preset", name, list(PRESETS)))
+    run_dir = find_run(results_root, run)
+    record, resolved = load_run(run_dir, None)
+    store = open_dataset(resolved, data_root)
+    if store.version != record["data"]["version"]:
+        raise DataError(f"{store.name} is at version {store.version}, run {record['run_id']} used "
+                        f"{record['data']['version']}; prepare that version or rerun the run")
+    model_path = run_dir / "model.pt"
+    if not model_path.is_file():
+        raise DataError(f"{model_path} is missing (weights are not committed); rerun the run with "
+                        f"`bench run --method {record['method']} --seed {record['seed']} --force` to re-create it")
+    device = resolve_device(resolved.trainer.device)
+    encoder = ENCODERS.get(resolved.encoder_name)(resolved.encoder)
+    encoder.load_state_dict(torch.load(model_path, map_location="cpu", weights_only=True)["encoder"])
+    encoder.to(device)
+    fit_ids, score_ids = split_ids(store, record, split)
+    written = {}
+    with make_progress(console) as progress:
+        task = progress.add_task(f"embed {record['label']}", total=len(fit_ids) + len(score_ids), info="")
+        advance = lambda _video_id: progress.advance(task)  # noqa: E731
+        fit = embed_split(encoder, store, fit_ids, device, advance)
+        scored = embed_split(encoder, store, score_ids, device, advance)
+        for name in protocols:
+            _, protocol_resolved = load_run(run_dir, name)
+            cfg = protocol_resolved.protocol
+            task = progress.add_task(f"evaluate {record['label']} ({cfg.name}, {split})", total=None, info="")
+            result = evaluate(fit, scored, cfg, record["seed"], lambda message, t=task: progress.update(t, info=message))
+            progress.update(task, total=1, completed=1, info="done")
+            written[cfg.name] = write_evaluation(run_dir, record, protocol_resolved, split, result)
+    return written
+
+
+def write_evaluation(run_dir: Path, record: dict, resolved: ResolvedConfig, split: str,
+                     result: ProtocolResult) -> Path:
+    """evaluations/<protocol>-<split>.json, written under a unique temporary name and renamed."""
+    name = resolved.protocol.name
+    payload = {"run_id": record["run_id"], "protocol": name, "split": split, "seed": record["seed"],
+               "description": PRESET_DESCRIPTIONS[name], "leak": name in LEAKY_PRESETS,
+               "protocol_config": resolved.as_dict()["protocol"], **result.record_fields(),
+               "git": git_state(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    path = evaluation_path(run_dir, name, split)
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps(payload, indent=1))
+    os.replace(tmp, path)
+    return path
