@@ -16,6 +16,7 @@ from rich.table import Table
 from bench.errors import BenchError
 from bench.protocol.config import HEADLINE_METRICS, PRESETS
 from bench.registry import DATASETS, ENCODERS, METHODS
+from bench.protocol_report import write_protocols
 from bench.report import write_leaderboard
 from bench.run_config import resolve
 from bench.runner import execute, open_dataset
@@ -86,6 +87,9 @@ def cmd_suite(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     path = write_leaderboard(args.results)
     console.print(path.read_text())
+    protocols = write_protocols(args.results)
+    if protocols is not None:
+        console.print(f"protocols side by side: {protocols}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:

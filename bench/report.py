@@ -44,8 +44,21 @@ def summarise(records: list[dict]) -> dict[str, list[dict]]:
             values = [r["metrics"][metric] for r in members if r["metrics"].get(metric) is not None]
             finite = [v for v in values if np.isfinite(v)]
             row[metric] = (float(np.mean(finite)), float(np.std(finite))) if finite else None
+        row["partial"] = partial_coverage(members)
         tables[dataset].append(row)
     return tables
+
+
+def partial_coverage(members: list[dict]) -> dict[str, str]:
+    """metric -> "k/N actions" where some run's mean covers fewer of the N actions it evaluated
+    (the metric was undefined for the others; the record's ``undefined`` says why)."""
+    out = {}
+    for metric in (*HEADLINE_METRICS, *EXTRA_METRICS):
+        for record in members:
+            covered, total = record.get("metric_actions", {}).get(metric), len(record.get("actions", []))
+            if covered is not None and covered < total:
+                out[metric] = f"{covered}/{total} actions"
+    return out
 
 
 def _best(rows: list[dict], metric: str) -> float | None:
@@ -94,11 +107,16 @@ def render_leaderboard(tables: dict[str, list[dict]]) -> str:
                   + " | mean rank | encoder | protocol | steps | seeds |",
                   "|---|" + "---:|" * (len(metrics) + 1) + "---|---|---:|---|"]
         best = {metric: _best(rows, metric) for metric in metrics}
+        notes = []
         for rank, row in ranked:
-            cells = [_cell(row[m], best[m], len(row["seeds"])) for m in metrics]
+            cells = [_cell(row[m], best[m], len(row["seeds"])) + ("†" if m in row["partial"] else "") for m in metrics]
             seeds = ",".join(str(s) for s in row["seeds"])
             lines.append(f"| {row['label']} | " + " | ".join(cells) + f" | {rank:.1f}"
                          + f" | {row['encoder']} | {row['protocol']} | {row['steps']} | {seeds} |")
+            notes += [f"{row['label']} {HEADERS.get(m, m)}: {cover}" for m, cover in row["partial"].items()]
+        if notes:
+            lines += ["", "† mean over fewer actions than the dataset has (the run record's `undefined` says why): "
+                      + "; ".join(notes) + "."]
         lines.append("")
     return "\n".join(lines)
 

@@ -56,3 +56,12 @@ def test_write_reads_records_and_ignores_temporary_directories(tmp_path):
     assert len(load_records(tmp_path)) == 1
     path = write_leaderboard(tmp_path)
     assert "## toy" in path.read_text()
+
+
+def test_metric_over_fewer_actions_is_marked():
+    partial = {**record("a", 0, 50.0), "actions": ["x", "y", "z"],
+               "metric_actions": {**{m: 3 for m in HEADLINE_METRICS}, "progression": 2}}
+    text = render_leaderboard(summarise([partial, record("b", 0, 40.0)]))
+    row = next(line for line in text.splitlines() if line.startswith("| a "))
+    assert row.count("†") == 1 and "**50.00**†" in row
+    assert "† mean over fewer actions than the dataset has" in text and "a progress: 2/3 actions" in text
