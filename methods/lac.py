@@ -27,7 +27,8 @@ weight) and w_consistency = 1. The reference code puts 0.01 on all three terms (
 ``reference_weights``); that choice never mattered there because its D received no
 gradient, so its consistency term trained nothing.
 
-eps = 0.1 (the harness's choice; the reference code uses 1e-8): on unit vectors
+eps = 0.1 (the harness's choice; the reference code has no epsilon at all, S = 1 / d,
+which is infinite where two frames coincide): on unit vectors
 ||x - y||^2 lies in [0, 4], so S lies in [1/4.1, 10]. Rewarding a high score rewards
 every similarity, so a tiny eps makes a collapse of all frames to one point worth about
 1/eps and lets the local term swamp the contrastive one; 0.1 caps that reward. Tuned.

@@ -22,6 +22,12 @@ randomly sampled cycles). Departures from the reference code: padded frames are 
 of both softmaxes and of the mean; sigma^2 is floored at 1e-12 so that a fully collapsed
 beta (exp underflow) gives a large finite loss instead of NaN.
 
+Known defects of CARL's PyTorch port of this loss (CARL_code), which the harness does not
+copy: it applies label smoothing 0.1 to the regression variants' targets too (TCC's code
+smooths only the classification targets), and its classification variant feeds raw logits
+to KLDivLoss, which expects log-probabilities, so that loss is not the cross-entropy it
+names. The harness follows TCC's TensorFlow code for both.
+
 Caveat from TCC's authors: an encoder that can encode absolute position (a transformer
 with positional encoding) admits a trivial solution, embedding each frame by its position
 within the sampled clip; the harness's comparisons show whether that happens.

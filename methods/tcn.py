@@ -2,13 +2,22 @@
 Self-Supervised Learning from Video", ICRA 2018), in the single-view n-pairs form that the
 TCC and CARL code train as their TCN baseline.
 
-Per video, K (anchor a_k, positive p_k) frame pairs, the positive taken from the same
-video at most w frames before its anchor; every other anchor's positive is a negative:
+Per video, K frame pairs (e_k, l_k), the earlier frame e_k at most w frames before the
+later l_k; with rows r_k and columns c_k the two sides of the pairs (see ``rows``), every
+other pair's column frame is a negative:
 
-    logits_kl = a_k . p_l / tau
+    logits_kl = r_k . c_l / tau
     L_npairs  = mean_k -log softmax_l(logits_kl)[l = k]        (cross-entropy, identity target)
-    L_reg     = lambda / 4 * (mean_k ||a_k||^2 + mean_k ||p_k||^2)
+    L_reg     = lambda / 4 * (mean_k ||r_k||^2 + mean_k ||c_k||^2)
     L         = mean over videos of (L_npairs + L_reg)
+
+Which frames are the rows (``rows``): TCC's TensorFlow code calls
+``npairs_loss(labels, embeddings_anchor=<earlier frames>, embeddings_positive=<later frames>)``,
+so the softmax runs over the later frames for each earlier frame ("earlier", the default);
+CARL's PyTorch port takes the later (anchor) frames as the rows ("later", variant
+``carl_rows``). The two normalise the same logit matrix over different sides and are not
+the same loss: on random inputs they differ (tests/test_tcn.py), by more the larger the
+embeddings' norms.
 
 L_reg is TensorFlow's npairs_loss regulariser as TCC's code calls it (lambda = 0.002), i.e.
 lambda / 2 times the mean squared norm over anchors and positives; METHODS.md's shorthand
@@ -30,7 +39,7 @@ every pair valid and needs no change here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import torch
 
@@ -89,6 +98,8 @@ def npairs_loss(anchors: torch.Tensor, positives: torch.Tensor, valid: torch.Ten
 class TCN(Method):
     """Single-view time-contrastive n-pairs loss: nearby frames attract, other pairs repel."""
 
+    variants: ClassVar[dict[str, dict[str, Any]]] = {"carl_rows": {"rows": "later"}}
+
     @dataclass
     class Config:
         window: int = 5           # w, original frames (TCC code: POSITIVE_WINDOW)
@@ -96,6 +107,7 @@ class TCN(Method):
         reg_lambda: float = 0.002 # TCC code: REG_LAMBDA
         videos: int = 2           # TCC code's batch size; METHODS.md: 2-4 videos of any action
         frames: int = 20          # K anchors per video (2K frames are sampled)
+        rows: Literal["earlier", "later"] = "earlier"  # n-pairs rows: TCC's TF code "earlier", CARL "later"
 
         def __post_init__(self) -> None:
             if self.window < 1:
@@ -118,9 +130,9 @@ class TCN(Method):
             raise DataError(f"TCN expects embeddings (B, 1, 2K, D) matching the batch mask "
                             f"{tuple(batch.mask.shape)}, got {tuple(emb.shape)}; use its batch_spec()")
         valid = consecutive_pairs(batch.indices[:, 0], batch.mask[:, 0], self.cfg.window)
-        x = emb[:, 0]
-        parts = npairs_loss(x[:, 1::2], x[:, 0::2], valid, temperature=self.cfg.temperature,
-                            reg_lambda=self.cfg.reg_lambda)
+        earlier, later = emb[:, 0, 0::2], emb[:, 0, 1::2]
+        rows, columns = (earlier, later) if self.cfg.rows == "earlier" else (later, earlier)
+        parts = npairs_loss(rows, columns, valid, temperature=self.cfg.temperature, reg_lambda=self.cfg.reg_lambda)
         return {"loss": parts["npairs"] + parts["regularizer"], **parts}
 
     @classmethod

@@ -93,8 +93,9 @@ def make_batch(indices, mask=None):
                  actions=torch.zeros(b, dtype=torch.long), video_ids=[f"v{i}" for i in range(b)])
 
 
-def test_method_loss_pairs_sampled_frames_and_drops_far_pairs():
-    method = TCN(TCN.Config(), embed_dim=3)
+@pytest.mark.parametrize("rows", ["earlier", "later"])
+def test_method_loss_pairs_sampled_frames_and_drops_far_pairs(rows):
+    method = TCN(TCN.Config(rows=rows), embed_dim=3)
     indices = torch.tensor([[0, 2, 5, 20, 21, 23, 30, 31], [1, 4, 8, 9, 12, 13, 40, 49]])
     batch = make_batch(indices)
     emb = torch.randn(2, 1, 8, 3, generator=torch.Generator().manual_seed(4), requires_grad=True)
@@ -104,8 +105,10 @@ def test_method_loss_pairs_sampled_frames_and_drops_far_pairs():
     # valid pairs: video 0 -> (0,2), (21,23), (30,31); video 1 -> (1,4), (8,9), (12,13); (5,20), (40,49) too far
     x = emb[:, 0]
     keep = [[0, 2, 3], [0, 1, 2]]
-    ref_ce, ref_reg = loop_npairs([x[b, 1::2][k] for b, k in enumerate(keep)],
-                                  [x[b, 0::2][k] for b, k in enumerate(keep)], 1.0, 0.002)
+    earlier = [x[b, 0::2][k] for b, k in enumerate(keep)]
+    later = [x[b, 1::2][k] for b, k in enumerate(keep)]
+    # TCC's TF code: the earlier frames are the n-pairs rows; CARL: the later ones.
+    ref_ce, ref_reg = loop_npairs(*((earlier, later) if rows == "earlier" else (later, earlier)), 1.0, 0.002)
     torch.testing.assert_close(parts["npairs"], ref_ce)
     torch.testing.assert_close(parts["regularizer"], ref_reg)
     parts["loss"].backward()
@@ -144,3 +147,14 @@ def test_bad_inputs_raise_one_line_errors():
         consecutive_pairs(torch.tensor([[0, 1, 2]]), None, 5)
     with pytest.raises(DataError, match="B, 1, 2K, D"):
         method.loss(make_batch(torch.tensor([[0, 1]])), torch.randn(1, 2, 2, 2))
+
+
+def test_row_orientations_are_different_losses():
+    # The transpose of the logit matrix normalises over the other side: on random inputs the
+    # two orientations give different cross-entropies (the regulariser is symmetric).
+    indices = torch.tensor([[0, 1, 2, 3, 4, 5, 6, 7]])
+    emb = torch.randn(1, 1, 8, 4, generator=torch.Generator().manual_seed(0))
+    tcc = TCN(TCN.Config(), 4).loss(make_batch(indices), emb)
+    carl = TCN(TCN.Config(**TCN.variants["carl_rows"]), 4).loss(make_batch(indices), emb)
+    assert abs(tcc["npairs"].item() - carl["npairs"].item()) > 1e-3
+    torch.testing.assert_close(tcc["regularizer"], carl["regularizer"])
