@@ -8,7 +8,11 @@ should be evaluated and trained by default:
   on first use; real datasets raise DataError naming ``bench data prepare``);
 - ``prepare(src, data_root)``: convert a source layout into the store (real datasets);
 - ``trainer_defaults``: trainer overrides for this dataset (e.g. fewer steps on CPU data);
-- ``protocol_defaults``: protocol overrides (e.g. no progression with repeated phases).
+- ``protocol_defaults``: protocol overrides under every preset (e.g. no progression with
+  repeated phases);
+- ``preset_defaults``: protocol overrides under one preset only, where a paper's code uses
+  per-dataset values (e.g. CARL's Kendall's tau stride 2 on PennAction:
+  ``{"carl": {"tau_stride": 2, "ap_stride": 2}}``).
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ class Dataset:
     Config: ClassVar[type]
     trainer_defaults: ClassVar[dict[str, Any]] = {}
     protocol_defaults: ClassVar[dict[str, Any]] = {}
+    preset_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, cfg: Any):
         self.cfg = cfg

@@ -101,5 +101,6 @@ def resolve(method: str | None = None, dataset: str | None = None, encoder: str 
         encoder_name=encoder_name,
         encoder=build(encoder_cls.Config, sections["encoder"], "encoder"),
         trainer=build(TrainerConfig, trainer_values, "trainer"),
-        protocol=resolve_protocol(merge(dataset_cls.protocol_defaults, {**sections["protocol"], "name": protocol_name})),
+        protocol=resolve_protocol({**dataset_cls.protocol_defaults, **dataset_cls.preset_defaults.get(protocol_name, {}),
+                                   **sections["protocol"], "name": protocol_name}),
     )

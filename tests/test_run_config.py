@@ -34,6 +34,14 @@ def test_protocol_preset_applies_before_user_values():
     assert resolved.protocol.name == "tcc"
 
 
+def test_dataset_preset_defaults_apply_under_their_preset_only(monkeypatch):
+    synthetic = DATASETS.get("synthetic")
+    monkeypatch.setattr(synthetic, "preset_defaults", {"carl": {"tau_stride": 2}})
+    assert resolve(method="scl", protocol="carl").protocol.tau_stride == 2
+    assert resolve(method="scl", protocol="tcc").protocol.tau_stride == 5
+    assert resolve(method="scl", protocol="carl", overrides=["protocol.tau_stride=4"]).protocol.tau_stride == 4
+
+
 def test_variant_applies_its_overrides():
     tcc = METHODS.get("tcc")
     name, values = next(iter(tcc.variants.items()))
