@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test bench perf lint clean
+.PHONY: install test bench protocols perf lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/bench suite --dataset synthetic
+
+# Re-scores every finished run under the paper presets (no retraining); writes results/PROTOCOLS.md.
+protocols: $(STAMP)
+	$(VENV)/bin/bench evaluate --all --protocol tcc carl lav
+	$(VENV)/bin/bench report
 
 # Times our alignment kernels against the torch references, tslearn and pysdtw; writes results/perf.md.
 perf: $(STAMP)
