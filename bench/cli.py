@@ -13,13 +13,14 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from bench.errors import BenchError
+from bench import data_command
+from bench.errors import BenchError, ConfigError
 from bench.protocol.config import HEADLINE_METRICS, PRESETS
 from bench.registry import DATASETS, ENCODERS, METHODS
 from bench.protocol_report import write_protocols
 from bench.report import write_leaderboard
 from bench.run_config import resolve
-from bench.runner import execute, open_dataset
+from bench.runner import execute
 
 console = Console()
 
@@ -112,15 +113,15 @@ def cmd_config(args: argparse.Namespace) -> None:
 
 
 def cmd_data(args: argparse.Namespace) -> None:
-    from bench.contact_sheet import write_contact_sheet  # noqa: PLC0415 - matplotlib only when drawing
-
-    resolved = resolve(dataset=args.name, overrides=args.overrides)
-    store = open_dataset(resolved, args.data)
-    if args.action == "show":
-        out = args.out or args.results / "figures" / f"{args.name}_contact_sheet.png"
-        console.print(f"contact sheet: {write_contact_sheet(store, out)}")
-    console.print(f"{store.name} v{store.version} at {store.root}: "
-                  + ", ".join(f"{split} {len(ids)}" for split, ids in store.manifest["splits"].items()) + " videos")
+    if args.action == "prepare":
+        if args.src is None:
+            raise ConfigError(f"bench data prepare {args.name} needs --src PATH, the folder with the dataset's files")
+        data_command.prepare(args.name, args.src, args.data, args.overrides, args.resample, console)
+    elif args.action == "info":
+        data_command.info(args.name, args.data, args.overrides, console)
+    else:
+        data_command.show(args.name, args.data, args.overrides,
+                          args.out or args.results / "figures" / f"{args.name}_contact_sheet.png", console)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,10 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_config)
 
-    p = sub.add_parser("data", help="prepare or look at a dataset")
-    p.add_argument("action", choices=["show", "info"])
+    p = sub.add_parser("data", help="prepare a dataset from its files, describe it, or draw a contact sheet")
+    p.add_argument("action", choices=["prepare", "info", "show"])
     p.add_argument("name")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="dataset.KEY=VALUE")
+    p.add_argument("--src", type=Path, help="prepare: the folder with the dataset's source files (README: Datasets)")
+    p.add_argument("--resample", action="store_true",
+                   help="prepare: resample videos whose frame and label counts differ, as CARL does (else they stop it)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="e.g. --set encoder.image_size=224 (the prepared frame size) or dataset.mode=joint")
     p.add_argument("--out", type=Path, help="where to write the contact sheet PNG")
     p.add_argument("--results", type=Path, default=Path("results"))
     p.add_argument("--data", type=Path, default=Path("data"))

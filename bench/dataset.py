@@ -6,21 +6,37 @@ should be evaluated and trained by default:
 - ``Config``: a dataclass (e.g. the synthetic generator's seed and difficulty);
 - ``open(data_root)``: return the prepared VideoStore (the synthetic dataset generates it
   on first use; real datasets raise DataError naming ``bench data prepare``);
-- ``prepare(src, data_root)``: convert a source layout into the store (real datasets);
+- ``prepare(src, data_root, options)``: convert a source layout into the store (real
+  datasets, see datasets/_real.py);
 - ``trainer_defaults``: trainer overrides for this dataset (e.g. fewer steps on CPU data);
 - ``protocol_defaults``: protocol overrides under every preset (e.g. no progression with
   repeated phases);
 - ``preset_defaults``: protocol overrides under one preset only, where a paper's code uses
   per-dataset values (e.g. CARL's Kendall's tau stride 2 on PennAction:
   ``{"carl": {"tau_stride": 2, "ap_stride": 2}}``).
+- ``per_action``: True when the config asks for one model per action (PennAction's papers);
+  ``method_action_defaults``: per method, per action, Config overrides its paper gives.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.console import Console
+
 from bench.errors import DataError
 from bench.store import VideoStore
+
+
+@dataclass
+class PrepareOptions:
+    """How ``bench data prepare`` converts: frames at ``size`` x ``size``; ``resample``
+    frame/label counts that differ (else they stop the prepare); progress on ``console``."""
+
+    size: int
+    resample: bool = False
+    console: Console | None = None
 
 
 class Dataset:
@@ -29,6 +45,7 @@ class Dataset:
     trainer_defaults: ClassVar[dict[str, Any]] = {}
     protocol_defaults: ClassVar[dict[str, Any]] = {}
     preset_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    method_action_defaults: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {}
 
     def __init__(self, cfg: Any):
         self.cfg = cfg
@@ -36,5 +53,10 @@ class Dataset:
     def open(self, data_root: Path) -> VideoStore:
         raise NotImplementedError
 
-    def prepare(self, src: Path, data_root: Path) -> VideoStore:
-        raise DataError(f"dataset {self.name} is generated, not converted; it needs no --src")
+    @property
+    def per_action(self) -> bool:
+        return getattr(self.cfg, "mode", None) == "per_action"
+
+    def prepare(self, src: Path, data_root: Path, options: PrepareOptions) -> VideoStore:
+        raise DataError(f"dataset {self.name} is generated, not converted; it needs no prepare "
+                        f"(`bench data show {self.name}` generates it)")
