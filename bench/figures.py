@@ -22,20 +22,31 @@ def save_figure(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def plot_training_curve(loss_log: list[dict[str, float]], path: Path, title: str) -> Path:
-    """Every loss part against the step, raw (faint) and as a moving average."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+def curves(loss_log: list[dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """name -> (steps, values): every loss part, or, where rows carry an ``action`` (one model
+    per action), each action's total loss."""
+    if loss_log and "action" in loss_log[0]:
+        actions = dict.fromkeys(r["action"] for r in loss_log)
+        return {a: (np.array([r["step"] for r in loss_log if r["action"] == a]),
+                    np.array([r["loss"] for r in loss_log if r["action"] == a])) for a in actions}
     steps = np.array([r["step"] for r in loss_log])
     parts = [k for k in loss_log[0] if k not in ("step", "lr")] if loss_log else []
-    window = max(1, len(steps) // 20)
-    for name in parts:
-        values = np.array([r[name] for r in loss_log])
+    return {name: (steps, np.array([r[name] for r in loss_log])) for name in parts}
+
+
+def plot_training_curve(loss_log: list[dict], path: Path, title: str) -> Path:
+    """Every loss part (or each per-action model's loss) against the step, raw (faint) and as a
+    moving average."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    lines = curves(loss_log)
+    for name, (steps, values) in lines.items():
+        window = max(1, len(steps) // 20)
         line, = ax.plot(steps, values, alpha=0.25, linewidth=0.8)
         smooth = np.convolve(values, np.ones(window) / window, mode="valid")
         ax.plot(steps[window - 1:], smooth, color=line.get_color(), label=name)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title(title)
-    if parts:
+    if lines:
         ax.legend(fontsize=8)
     return save_figure(fig, path)

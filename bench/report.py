@@ -26,8 +26,15 @@ def load_records(results_root: Path) -> list[dict]:
     return [json.loads((run / RECORD).read_text()) for run in finished_runs(results_root)]
 
 
+def table_name(record: dict) -> str:
+    """The leaderboard table of a record: its dataset, and its mode where the dataset has one
+    (PennAction per_action and joint runs are different experiments)."""
+    mode = record.get("data", {}).get("mode")
+    return record["dataset"] + (f" ({mode})" if mode else "")
+
+
 def _group_key(record: dict) -> tuple:
-    return record["dataset"], record["label"], record["encoder"], record["protocol"]
+    return table_name(record), record["label"], record["encoder"], record["protocol"]
 
 
 def summarise(records: list[dict]) -> dict[str, list[dict]]:

@@ -10,10 +10,15 @@ hashes::
     encoder:  {name: cnn_transformer, <encoder Config fields>}
     trainer:  {<TrainerConfig fields>}
     protocol: {name: bench, <ProtocolConfig fields>}
+    method_per_action: {<action>: <method Config fields>}   (per_action datasets only)
+
+A per_action dataset (PennAction's papers: one model per action) resolves one method config
+per action that its facts give overrides for: per-dataset defaults, then the action's
+overrides, then the variant, the file and ``--set`` (the user still wins).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.config import build, load_yaml, merge, parse_overrides, to_dict
@@ -39,9 +44,14 @@ class ResolvedConfig:
     encoder: Any
     trainer: TrainerConfig
     protocol: ProtocolConfig
+    action_methods: dict[str, Any] = field(default_factory=dict)
+    """Per action, the method config of a per_action dataset where its facts give overrides."""
+
+    def method_for(self, action: str | None) -> Any:
+        return self.action_methods.get(action, self.method) if action else self.method
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "seed": self.seed,
             "method": {"name": self.method_name, "variant": self.variant, **to_dict(self.method)},
             "dataset": {"name": self.dataset_name, **to_dict(self.dataset)},
@@ -49,6 +59,9 @@ class ResolvedConfig:
             "trainer": to_dict(self.trainer),
             "protocol": to_dict(self.protocol),
         }
+        if self.action_methods:
+            out["method_per_action"] = {action: to_dict(cfg) for action, cfg in sorted(self.action_methods.items())}
+        return out
 
 
 def _section(user: dict[str, Any], name: str) -> dict[str, Any]:
@@ -85,8 +98,10 @@ def resolve(method: str | None = None, dataset: str | None = None, encoder: str 
         raise UnknownNameError(unknown_name_message(f"variant of {method_name}", variant,
                                                     list(method_cls.variants)))
 
-    method_values = merge(method_cls.per_dataset_defaults.get(dataset_name, {}),
-                          method_cls.variants.get(variant, {}) if variant else {})
+    dataset_defaults = method_cls.per_dataset_defaults.get(dataset_name, {})
+    method_on_top = merge(method_cls.variants.get(variant, {}) if variant else {}, sections["method"])
+    dataset_cfg = build(dataset_cls.Config, sections["dataset"], "dataset")
+    per_action = dataset_cls.method_action_defaults.get(method_name, {}) if dataset_cls(dataset_cfg).per_action else {}
     trainer_values = merge(dataset_cls.trainer_defaults, sections["trainer"])
     seed_value = user.get("seed", seed if seed is not None else 0)
     if not isinstance(seed_value, int) or isinstance(seed_value, bool):
@@ -95,12 +110,14 @@ def resolve(method: str | None = None, dataset: str | None = None, encoder: str 
         seed=seed_value,
         method_name=method_name,
         variant=variant,
-        method=build(method_cls.Config, merge(method_values, sections["method"]), "method"),
+        method=build(method_cls.Config, merge(dataset_defaults, method_on_top), "method"),
         dataset_name=dataset_name,
-        dataset=build(dataset_cls.Config, sections["dataset"], "dataset"),
+        dataset=dataset_cfg,
         encoder_name=encoder_name,
         encoder=build(encoder_cls.Config, sections["encoder"], "encoder"),
         trainer=build(TrainerConfig, trainer_values, "trainer"),
         protocol=resolve_protocol({**dataset_cls.protocol_defaults, **dataset_cls.preset_defaults.get(protocol_name, {}),
                                    **sections["protocol"], "name": protocol_name}),
+        action_methods={action: build(method_cls.Config, merge(merge(dataset_defaults, overrides), method_on_top), "method")
+                        for action, overrides in per_action.items()},
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import random
 import shutil
 import time
 import uuid
@@ -19,23 +18,29 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import torch
 import yaml
 from rich.console import Console
 
 from bench.config import stable_hash
 from bench.dataset import Dataset
-from bench.embed import embed_split
 from bench.environment import environment, peak_memory_mb
 from bench.figures import plot_training_curve
-from bench.loader import BatchLoader
 from bench.progress import make_progress
 from bench.protocol.evaluate import evaluate
-from bench.registry import DATASETS, ENCODERS, METHODS
+from bench.registry import DATASETS
 from bench.run_config import ResolvedConfig
 from bench.store import VideoStore
-from bench.train import resolve_device, train
+from bench.train import resolve_device
+from bench.training_units import (
+    TrainedUnit,
+    checkpoint_path,
+    combined_loss_log,
+    run_label,
+    train_and_embed,
+    training_summary,
+    training_units,
+)
 
 RECORD = "record.json"
 
@@ -45,21 +50,6 @@ class RunOutcome:
     record: dict
     directory: Path
     skipped: bool
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def open_dataset(resolved: ResolvedConfig, data_root: Path) -> VideoStore:
-    dataset: Dataset = DATASETS.get(resolved.dataset_name)(resolved.dataset)
-    return dataset.open(data_root)
-
-
-def run_label(resolved: ResolvedConfig) -> str:
-    return resolved.method_name + (f"+{resolved.variant}" if resolved.variant else "")
 
 
 def run_id(resolved: ResolvedConfig, store: VideoStore) -> str:
@@ -105,47 +95,33 @@ def _write_run_directory(final: Path, record: dict, loss_log: list[dict[str, flo
 
 def execute(resolved: ResolvedConfig, results_root: Path, data_root: Path, force: bool = False,
             console: Console | None = None) -> RunOutcome:
-    """Run one resolved config end to end (or return the finished record)."""
+    """Run one resolved config end to end (or return the finished record). A per_action dataset
+    trains one model per action (its own checkpoint each) and evaluates every action's
+    embeddings from its own model; the protocol averages the metrics over actions."""
     console = console or Console()
     started = time.perf_counter()
-    store = open_dataset(resolved, data_root)
+    dataset: Dataset = DATASETS.get(resolved.dataset_name)(resolved.dataset)
+    store = dataset.open(data_root)
     identifier = run_id(resolved, store)
     final = run_directory(results_root, resolved, identifier)
     if (final / RECORD).is_file() and not force:
         console.print(f"[dim]{run_label(resolved)} seed {resolved.seed}: finished run {identifier} found, skipped")
         return RunOutcome(json.loads((final / RECORD).read_text()), final, skipped=True)
 
-    seed_everything(resolved.seed)
     device = resolve_device(resolved.trainer.device)
-    encoder = ENCODERS.get(resolved.encoder_name)(resolved.encoder)
-    num_classes = max(len(store.phases(action)) for action in store.actions)
-    method = METHODS.get(resolved.method_name)(resolved.method, encoder.embed_dim, num_classes)
     train_ids, eval_ids = store.split("train"), store.split("val")
-    checkpoint = Path(results_root) / "checkpoints" / f"{identifier}.pt"
+    checkpoints = Path(results_root) / "checkpoints"
     label = run_label(resolved)
 
+    units: dict[str | None, TrainedUnit] = {}
     with make_progress(console) as progress:
-        training = None
-        if method.trainable:
-            loader = BatchLoader(store, train_ids, method.batch_spec(), resolved.encoder.image_size,
-                                 resolved.seed, encoder.context)
-            checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            task = progress.add_task(f"train {label}", total=resolved.trainer.steps, info="")
-
-            def on_step(step: int, row: dict[str, float]) -> None:
-                progress.update(task, completed=step + 1, info=f"loss {row['loss']:.4f}")
-
-            training = train(encoder, method, loader, resolved.trainer, device, checkpoint, on_step)
-        train_started = time.perf_counter()
-        encoder.to(device)
-        task = progress.add_task(f"embed {label}", total=len(train_ids) + len(eval_ids), info="")
-        advance = lambda _video_id: progress.advance(task)  # noqa: E731
-        train_emb = embed_split(encoder, store, train_ids, device, advance)
-        eval_emb = embed_split(encoder, store, eval_ids, device, advance)
+        for action, unit_train, unit_eval in training_units(store, dataset.per_action, train_ids, eval_ids):
+            checkpoint = checkpoint_path(checkpoints, identifier, action)
+            units[action] = train_and_embed(resolved, action, store, unit_train, unit_eval, checkpoint, progress)
         embedded = time.perf_counter()
         task = progress.add_task(f"evaluate {label}", total=None, info="")
-        result = evaluate(train_emb, eval_emb, resolved.protocol, resolved.seed,
-                          lambda message: progress.update(task, info=message))
+        result = evaluate([e for u in units.values() for e in u.train_emb], [e for u in units.values() for e in u.eval_emb],
+                          resolved.protocol, resolved.seed, lambda message: progress.update(task, info=message))
         progress.update(task, total=1, completed=1, info="done")
     finished = time.perf_counter()
 
@@ -155,19 +131,20 @@ def execute(resolved: ResolvedConfig, results_root: Path, data_root: Path, force
         "dataset": resolved.dataset_name, "encoder": resolved.encoder_name, "protocol": resolved.protocol.name,
         "seed": resolved.seed, "config": config, "config_hash": stable_hash(config),
         "data": {"name": store.name, "version": store.version, "store": str(store.root),
+                 "mode": getattr(resolved.dataset, "mode", None),
                  "splits": {"train": train_ids, "val": eval_ids},
                  "split_hash": stable_hash({"train": train_ids, "val": eval_ids})},
         **result.record_fields(),
-        "training": None if training is None else {
-            "steps": training.steps, "resumed_from": training.resumed_from,
-            "final_loss": training.loss_log[-1]["loss"] if training.loss_log else None},
-        "timing": {"train_s": round(train_started - started, 3), "embed_s": round(embedded - train_started, 3),
+        "training": training_summary(units),
+        "timing": {"train_s": round(sum(u.train_s for u in units.values()), 3),
+                   "embed_s": round(sum(u.embed_s for u in units.values()), 3),
                    "eval_s": round(finished - embedded, 3), "total_s": round(finished - started, 3)},
         "memory": peak_memory_mb(device),
         "environment": environment(device),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    modules = {"encoder": encoder.state_dict(), "method": method.state_dict()}
-    _write_run_directory(final, record, training.loss_log if training else [], modules)
-    checkpoint.unlink(missing_ok=True)
+    modules = units[None].modules if None in units else {action: unit.modules for action, unit in units.items()}
+    _write_run_directory(final, record, combined_loss_log(units), modules)
+    for action in units:
+        checkpoint_path(checkpoints, identifier, action).unlink(missing_ok=True)
     return RunOutcome(record, final, skipped=False)

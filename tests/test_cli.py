@@ -58,4 +58,9 @@ def test_data_show_writes_a_contact_sheet(tmp_path, monkeypatch, capsys):
     assert main(args) == 0
     sheet = tmp_path / "results" / "figures" / "synthetic_contact_sheet.png"
     assert sheet.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "train 4" in capsys.readouterr().out
+    capsys.readouterr()
+    assert main(["data", "info", "synthetic", *args[3:]]) == 0
+    rows = [line.split("│") for line in capsys.readouterr().out.splitlines() if "│" in line]
+    cells = {row[1].strip(): [cell.strip() for cell in row[2:]] for row in rows}
+    # action | phases | train | val | tune | frames | length min-max | paper train/val
+    assert cells["squat"][:3] == ["4", "1", "1"] and cells["all"][1:4] == ["4", "4", "1"]

@@ -7,6 +7,7 @@ import pytest
 from conftest import write_tiny_store
 
 import bench.runner as runner
+import bench.training_units as training_units
 from bench.dataset import Dataset
 from bench.registry import register_dataset
 from bench.run_config import resolve
@@ -75,7 +76,7 @@ def test_failed_evaluation_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_interrupted_run_resumes_from_checkpoint(tmp_path, monkeypatch):
-    original = runner.train
+    original = training_units.train
 
     def interrupted(encoder, method, loader, cfg, device, checkpoint, on_step):
         def stop(step, row):
@@ -84,10 +85,10 @@ def test_interrupted_run_resumes_from_checkpoint(tmp_path, monkeypatch):
                 raise KeyboardInterrupt
         return original(encoder, method, loader, cfg, device, checkpoint, stop)
 
-    monkeypatch.setattr(runner, "train", interrupted)
+    monkeypatch.setattr(training_units, "train", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path, extra=["method.frames=4"])
-    monkeypatch.setattr(runner, "train", original)
+    monkeypatch.setattr(training_units, "train", original)
     outcome = run(tmp_path, extra=["method.frames=4"])
     # interrupted during step 1, before its checkpoint: the last one holds step 0's update
     assert outcome.record["training"]["resumed_from"] == 1
