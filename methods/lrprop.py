@@ -35,8 +35,9 @@ Choices where the paper is silent (tunable, see ``search_space``):
   distance is a function of the cosine the KL terms use): soft-DTW on raw embeddings
   is minimised by shrinking every embedding, which the scale-free cosine terms cannot resist;
 - no projection head (the paper describes none);
-- w_dtw and w_cross: Table 5 (``TABLE5``; its "reg1", the small one, is read as the
-  SoftDTW weight, as METHODS.md reasons). Its Pouring row prints no weights, so the defaults
+- w_dtw and w_cross: Table 5 (its "reg1", the small one, is read as the SoftDTW weight, as
+  METHODS.md reasons; per PennAction action in datasets/penn_action.yaml, applied by its
+  per_action mode). Its Pouring row prints no weights, so the defaults
   are the most common values, w_dtw = 0.001 and w_cross = 0.4; frames = 240 is its Pouring T.
 """
 from __future__ import annotations
@@ -55,32 +56,6 @@ from bench.errors import ConfigError, DataError
 from bench.method import Method
 from bench.registry import register_method
 from methods.scl import sequence_contrastive_loss
-
-TABLE5: dict[str, dict[str, Any]] = {
-    "jumping_jacks": {"frames": 20, "w_dtw": 0.01, "w_cross": 0.4},
-    "tennis_serve": {"frames": 40, "w_dtw": 0.003, "w_cross": 0.4},
-    "tennis_forehand": {"frames": 40, "w_dtw": 0.003, "w_cross": 0.4},
-    "baseball_swing": {"frames": 40, "w_dtw": 0.001, "w_cross": 0.4},
-    "bowl": {"frames": 60, "w_dtw": 0.001, "w_cross": 0.4},
-    "situp": {"frames": 80, "w_cross": 0.4},
-    "bench_press": {"frames": 80, "w_cross": 0.4},
-    "baseball_pitch": {"frames": 80, "w_cross": 0.4},
-    "golf_swing": {"frames": 80},
-    "pushup": {"frames": 80},
-    "squat": {"frames": 80},
-    "pullup": {"frames": 80},
-    "clean_and_jerk": {"frames": 80},
-}
-"""LRProp's Table 5 for PennAction, per action: Config overrides (frames T, w_dtw, w_cross).
-
-Source: the paper's Appendix A.2, Table 5, as transcribed in paper_tables/lrprop_hparams.csv
-(blank cells of its merged rows read as continuing the cell above). Only the values that
-transcription determines are given: for situp, bench_press and baseball_pitch the SoftDTW
-weight is 0.001 or 0.4 depending on the column of a printed 0.4; for golf_swing to
-clean_and_jerk a printed 1.6 / 0.8 falls in an undeterminable column. Missing keys keep the
-Config defaults. The harness's per_dataset_defaults are per dataset, so a per-action run
-(the paper trains one model per action) applies the action's entry as method overrides.
-"""
 
 
 def cross_video_loss(z_a: torch.Tensor, z_b: torch.Tensor, s_a: torch.Tensor, s_b: torch.Tensor,
@@ -146,7 +121,7 @@ class LRProp(Method):
     }
     per_dataset_defaults = {
         "pouring": {"frames": 240},
-        # Table 5's T for 8 of its 13 actions; per-action values: TABLE5.
+        # Table 5's T for 8 of its 13 actions; per-action values: datasets/penn_action.yaml.
         "penn_action": {"frames": 80},
         # The harness's CPU-sized choice for the built-in synthetic videos, not a paper value.
         "synthetic": {"frames": 32},

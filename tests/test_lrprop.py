@@ -10,7 +10,10 @@ from helpers import monotone_paths, two_view_batch
 from bench.config import build
 from bench.errors import ConfigError, DataError
 from bench.registry import METHODS
-from methods.lrprop import TABLE5, LRProp, cross_video_loss
+from datasets.penn_action import PennAction
+from methods.lrprop import LRProp, cross_video_loss
+
+TABLE5 = PennAction.method_action_defaults["lrprop"]
 
 
 def dist(a, b):
