@@ -19,7 +19,9 @@ from real_fixtures import (
     write_pouring_tfrecords,
     write_tfrecord,
 )
+from rich.console import Console
 
+import bench.cli as cli
 from bench.cli import main
 from bench.report import summarise
 from bench.run_config import resolve
@@ -167,7 +169,7 @@ def test_dataset_protocol_values_per_preset():
 
 
 def test_data_info_and_show_on_a_prepared_dataset(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(cli, "console", Console(width=200))        # one table row per line
     write_lav(tmp_path / "src")
     assert prepare("ikea_asm", tmp_path / "src", tmp_path / "data") == 0
     capsys.readouterr()
