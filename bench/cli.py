@@ -16,8 +16,8 @@ from rich.table import Table
 from bench import data_command
 from bench.errors import BenchError, ConfigError
 from bench.protocol.config import HEADLINE_METRICS, PRESETS
-from bench.registry import DATASETS, ENCODERS, METHODS
 from bench.protocol_report import write_protocols
+from bench.registry import DATASETS, ENCODERS, METHODS
 from bench.report import write_leaderboard
 from bench.run_config import resolve
 from bench.runner import execute

@@ -14,8 +14,9 @@ should be evaluated and trained by default:
 - ``preset_defaults``: protocol overrides under one preset only, where a paper's code uses
   per-dataset values (e.g. CARL's Kendall's tau stride 2 on PennAction:
   ``{"carl": {"tau_stride": 2, "ap_stride": 2}}``).
-- ``per_action``: True when the config asks for one model per action (PennAction's papers);
-  ``method_action_defaults``: per method, per action, Config overrides its paper gives.
+- ``mode`` (a Config field, where a dataset offers it): ``per_action`` trains one model per
+  action (PennAction's papers), see ``is_per_action``; ``method_action_defaults``: per
+  method, per action, the Config overrides its paper gives for that mode.
 """
 from __future__ import annotations
 
@@ -39,6 +40,11 @@ class PrepareOptions:
     console: Console | None = None
 
 
+def is_per_action(dataset_cfg: Any) -> bool:
+    """True when a dataset's config asks for one model per action (``mode: per_action``)."""
+    return getattr(dataset_cfg, "mode", None) == "per_action"
+
+
 class Dataset:
     name: ClassVar[str]
     Config: ClassVar[type]
@@ -52,10 +58,6 @@ class Dataset:
 
     def open(self, data_root: Path) -> VideoStore:
         raise NotImplementedError
-
-    @property
-    def per_action(self) -> bool:
-        return getattr(self.cfg, "mode", None) == "per_action"
 
     def prepare(self, src: Path, data_root: Path, options: PrepareOptions) -> VideoStore:
         raise DataError(f"dataset {self.name} is generated, not converted; it needs no prepare "

@@ -20,6 +20,7 @@ import scipy.stats
 
 from bench.protocol.config import HEADLINE_METRICS, LEAKY_PRESETS, PRESET_DESCRIPTIONS, PRESETS
 from bench.reevaluate import load_evaluations
+from bench.report import table_name
 from bench.runner import RECORD, finished_runs
 
 PAGE = "PROTOCOLS.md"
@@ -39,7 +40,7 @@ def collect(results_root: Path) -> dict[str, list[tuple[str, int, dict[str, dict
         record = json.loads((run_dir / RECORD).read_text())
         values = protocol_values(run_dir, record)
         if len(values) > 1:
-            tables[record["dataset"]].append((record["label"], record["seed"], values))
+            tables[table_name(record)].append((record["label"], record["seed"], values))
     return {dataset: sorted(rows, key=lambda row: (row[0], row[1])) for dataset, rows in sorted(tables.items())}
 
 

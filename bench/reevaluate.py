@@ -23,17 +23,17 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from bench.embed import embed_split
 from bench.environment import git_state
 from bench.errors import DataError, UnknownNameError
 from bench.progress import make_progress
 from bench.protocol.config import LEAKY_PRESETS, PRESET_DESCRIPTIONS, PRESETS
 from bench.protocol.evaluate import ProtocolResult, evaluate
-from bench.registry import ENCODERS, unknown_name_message
+from bench.registry import unknown_name_message
 from bench.run_config import ResolvedConfig, resolve
 from bench.runner import RECORD, finished_runs, open_dataset
 from bench.store import VideoStore
 from bench.train import resolve_device
+from bench.training_units import embed_with, saved_encoders
 
 EVALUATIONS = "evaluations"
 SPLITS = ("val", "tune")
@@ -107,16 +107,14 @@ def reevaluate(run: str, protocols: list[str | None], split: str, results_root: 
         raise DataError(f"{model_path} is missing (weights are not committed); rerun the run with "
                         f"`bench run --method {record['method']} --seed {record['seed']} --force` to re-create it")
     device = resolve_device(resolved.trainer.device)
-    encoder = ENCODERS.get(resolved.encoder_name)(resolved.encoder)
-    encoder.load_state_dict(torch.load(model_path, map_location="cpu", weights_only=True)["encoder"])
-    encoder.to(device)
+    encoders = saved_encoders(resolved, torch.load(model_path, map_location="cpu", weights_only=True), device)
     fit_ids, score_ids = split_ids(store, record, split)
     written = {}
     with make_progress(console) as progress:
         task = progress.add_task(f"embed {record['label']}", total=len(fit_ids) + len(score_ids), info="")
         advance = lambda _video_id: progress.advance(task)  # noqa: E731
-        fit = embed_split(encoder, store, fit_ids, device, advance)
-        scored = embed_split(encoder, store, score_ids, device, advance)
+        fit = embed_with(encoders, store, fit_ids, device, advance)
+        scored = embed_with(encoders, store, score_ids, device, advance)
         for name in protocols:
             _, protocol_resolved = load_run(run_dir, name)
             cfg = protocol_resolved.protocol

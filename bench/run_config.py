@@ -14,7 +14,8 @@ hashes::
 
 A per_action dataset (PennAction's papers: one model per action) resolves one method config
 per action that its facts give overrides for: per-dataset defaults, then the action's
-overrides, then the variant, the file and ``--set`` (the user still wins).
+overrides, then the variant, the file and ``--set`` (the user still wins). A record's
+``method_per_action`` (``values=``) is taken as already resolved.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.config import build, load_yaml, merge, parse_overrides, to_dict
+from bench.dataset import is_per_action
 from bench.errors import ConfigError, UnknownNameError
 from bench.protocol.config import ProtocolConfig
 from bench.protocol.evaluate import resolve_protocol
@@ -46,6 +48,10 @@ class ResolvedConfig:
     protocol: ProtocolConfig
     action_methods: dict[str, Any] = field(default_factory=dict)
     """Per action, the method config of a per_action dataset where its facts give overrides."""
+
+    @property
+    def per_action(self) -> bool:
+        return is_per_action(self.dataset)
 
     def method_for(self, action: str | None) -> Any:
         return self.action_methods.get(action, self.method) if action else self.method
@@ -80,6 +86,7 @@ def resolve(method: str | None = None, dataset: str | None = None, encoder: str 
     ``values`` (a run record's resolved config, say) is the layer below the file."""
     user = merge(values or {}, load_yaml(config_file) if config_file else {})
     user = merge(user, parse_overrides(overrides or []))
+    recorded_per_action = user.pop("method_per_action", None)   # a record's resolved per-action configs
     unknown = [key for key in user if key not in (*SECTIONS, "seed")]
     if unknown:
         raise ConfigError(unknown_name_message("config section", unknown[0], [*SECTIONS, "seed"]))
@@ -101,7 +108,13 @@ def resolve(method: str | None = None, dataset: str | None = None, encoder: str 
     dataset_defaults = method_cls.per_dataset_defaults.get(dataset_name, {})
     method_on_top = merge(method_cls.variants.get(variant, {}) if variant else {}, sections["method"])
     dataset_cfg = build(dataset_cls.Config, sections["dataset"], "dataset")
-    per_action = dataset_cls.method_action_defaults.get(method_name, {}) if dataset_cls(dataset_cfg).per_action else {}
+    if recorded_per_action is not None:
+        action_methods = {action: build(method_cls.Config, cfg, "method") for action, cfg in recorded_per_action.items()}
+    elif is_per_action(dataset_cfg):
+        action_methods = {action: build(method_cls.Config, merge(merge(dataset_defaults, overrides), method_on_top), "method")
+                          for action, overrides in dataset_cls.method_action_defaults.get(method_name, {}).items()}
+    else:
+        action_methods = {}
     trainer_values = merge(dataset_cls.trainer_defaults, sections["trainer"])
     seed_value = user.get("seed", seed if seed is not None else 0)
     if not isinstance(seed_value, int) or isinstance(seed_value, bool):
@@ -118,6 +131,5 @@ def resolve(method: str | None = None, dataset: str | None = None, encoder: str 
         trainer=build(TrainerConfig, trainer_values, "trainer"),
         protocol=resolve_protocol({**dataset_cls.protocol_defaults, **dataset_cls.preset_defaults.get(protocol_name, {}),
                                    **sections["protocol"], "name": protocol_name}),
-        action_methods={action: build(method_cls.Config, merge(merge(dataset_defaults, overrides), method_on_top), "method")
-                        for action, overrides in per_action.items()},
+        action_methods=action_methods,
     )

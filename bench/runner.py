@@ -52,6 +52,11 @@ class RunOutcome:
     skipped: bool
 
 
+def open_dataset(resolved: ResolvedConfig, data_root: Path) -> VideoStore:
+    dataset: Dataset = DATASETS.get(resolved.dataset_name)(resolved.dataset)
+    return dataset.open(data_root)
+
+
 def run_id(resolved: ResolvedConfig, store: VideoStore) -> str:
     return stable_hash({"config": resolved.as_dict(), "data_version": store.version})
 
@@ -100,8 +105,7 @@ def execute(resolved: ResolvedConfig, results_root: Path, data_root: Path, force
     embeddings from its own model; the protocol averages the metrics over actions."""
     console = console or Console()
     started = time.perf_counter()
-    dataset: Dataset = DATASETS.get(resolved.dataset_name)(resolved.dataset)
-    store = dataset.open(data_root)
+    store = open_dataset(resolved, data_root)
     identifier = run_id(resolved, store)
     final = run_directory(results_root, resolved, identifier)
     if (final / RECORD).is_file() and not force:
@@ -115,7 +119,7 @@ def execute(resolved: ResolvedConfig, results_root: Path, data_root: Path, force
 
     units: dict[str | None, TrainedUnit] = {}
     with make_progress(console) as progress:
-        for action, unit_train, unit_eval in training_units(store, dataset.per_action, train_ids, eval_ids):
+        for action, unit_train, unit_eval in training_units(store, resolved.per_action, train_ids, eval_ids):
             checkpoint = checkpoint_path(checkpoints, identifier, action)
             units[action] = train_and_embed(resolved, action, store, unit_train, unit_eval, checkpoint, progress)
         embedded = time.perf_counter()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,9 @@ import torch
 from rich.progress import Progress
 
 from bench.embed import embed_split
+from bench.encoders.encoder import Encoder
 from bench.loader import BatchLoader
+from bench.protocol.config import VideoEmbedding
 from bench.registry import ENCODERS, METHODS
 from bench.run_config import ResolvedConfig
 from bench.store import VideoStore
@@ -43,8 +46,8 @@ def checkpoint_path(checkpoints: Path, identifier: str, action: str | None) -> P
 class TrainedUnit:
     """One trained model (the whole dataset, or one action of a per_action dataset) and its embeddings."""
 
-    train_emb: list
-    eval_emb: list
+    train_emb: list[VideoEmbedding]
+    eval_emb: list[VideoEmbedding]
     training: TrainResult | None
     modules: dict
     train_s: float
@@ -111,3 +114,22 @@ def combined_loss_log(units: dict[str | None, TrainedUnit]) -> list[dict]:
     """Every model's loss log, rows of a per-action model tagged with its action."""
     return [({"action": action, **row} if action else row)
             for action, unit in units.items() if unit.training for row in unit.training.loss_log]
+
+
+def saved_encoders(resolved: ResolvedConfig, state: dict, device: torch.device) -> dict[str | None, Encoder]:
+    """The trained encoders in a run's model.pt: {None: encoder}, or one per action for a
+    per_action run (whose model.pt maps each action to its modules)."""
+    encoders = {}
+    for action, modules in (state.items() if resolved.per_action else [(None, state)]):
+        encoder = ENCODERS.get(resolved.encoder_name)(resolved.encoder)
+        encoder.load_state_dict(modules["encoder"])
+        encoders[action] = encoder.to(device)
+    return encoders
+
+
+def embed_with(encoders: dict[str | None, Encoder], store: VideoStore, video_ids: list[str], device: torch.device,
+               on_video: Callable[[str], None] | None = None) -> list[VideoEmbedding]:
+    """Every video embedded by the encoder of its action (or by the run's one encoder)."""
+    if None in encoders:
+        return embed_split(encoders[None], store, video_ids, device, on_video)
+    return [embed_split(encoders[store.action_of(v)], store, [v], device, on_video)[0] for v in video_ids]

@@ -23,6 +23,7 @@ from rich.console import Console
 
 import bench.cli as cli
 from bench.cli import main
+from bench.reevaluate import reevaluate
 from bench.report import summarise
 from bench.run_config import resolve
 from bench.runner import execute
@@ -31,7 +32,7 @@ from datasets._real import resample_as_carl
 
 FAST = ["encoder.image_size=16", "encoder.embed_dim=8", "encoder.hidden=8", "encoder.layers=1",
         "encoder.heads=2", "encoder.cnn_channels=[4]", "protocol.fractions=[1.0]", "protocol.few_shot=[1]",
-        "protocol.few_shot_episodes=2", "protocol.stride=2", "protocol.ap_ks=[1]", "trainer.steps=2",
+        "protocol.few_shot_episodes=2", "protocol.tau_stride=2", "protocol.ap_stride=2", "protocol.ap_ks=[1]", "trainer.steps=2",
         "method.frames=4"]
 
 
@@ -114,6 +115,10 @@ def test_penn_action_raw_round_trip_and_per_action_training(tmp_path):
     run_dir = tmp_path / "results" / "runs" / "penn_action" / "lrprop" / record["run_id"]
     assert (run_dir / "training_curve.png").is_file()
     assert not any((tmp_path / "results" / "checkpoints").iterdir())
+    # bench evaluate re-embeds each action with its own model: the run's own protocol gives its metrics exactly
+    written = reevaluate(record["run_id"], [None], "val", tmp_path / "results", tmp_path / "data")
+    np.testing.assert_equal(json.loads(written["bench"].read_text())["metrics"], record["metrics"])
+    assert resolve(values=record["config"]).as_dict() == record["config"]
 
 
 def test_per_action_models_are_each_actions_own(tmp_path):
@@ -162,10 +167,10 @@ def test_ikea_asm_round_trip_and_its_metrics(tmp_path):
 
 
 def test_dataset_protocol_values_per_preset():
-    assert resolve(dataset="penn_action", protocol="carl").protocol.stride == 2
-    assert resolve(dataset="pouring", protocol="carl").protocol.stride == 5
-    assert resolve(dataset="penn_action").protocol.stride == 5
-    assert resolve(dataset="penn_action", protocol="carl", overrides=["protocol.stride=3"]).protocol.stride == 3
+    assert resolve(dataset="penn_action", protocol="carl").protocol.tau_stride == 2
+    assert resolve(dataset="pouring", protocol="carl").protocol.tau_stride == 5
+    assert resolve(dataset="penn_action").protocol.tau_stride == 5
+    assert resolve(dataset="penn_action", protocol="carl", overrides=["protocol.tau_stride=3"]).protocol.tau_stride == 3
 
 
 def test_data_info_and_show_on_a_prepared_dataset(tmp_path, capsys, monkeypatch):
