@@ -108,13 +108,15 @@ def resolve(method: str | None = None, dataset: str | None = None, encoder: str 
     dataset_defaults = method_cls.per_dataset_defaults.get(dataset_name, {})
     method_on_top = merge(method_cls.variants.get(variant, {}) if variant else {}, sections["method"])
     dataset_cfg = build(dataset_cls.Config, sections["dataset"], "dataset")
-    if recorded_per_action is not None:
+    if not is_per_action(dataset_cfg):
+        action_methods = {}
+    elif recorded_per_action is not None:
+        if not isinstance(recorded_per_action, dict) or not all(isinstance(v, dict) for v in recorded_per_action.values()):
+            raise ConfigError("method_per_action must map each action to its method config, as a run record's does")
         action_methods = {action: build(method_cls.Config, cfg, "method") for action, cfg in recorded_per_action.items()}
-    elif is_per_action(dataset_cfg):
+    else:
         action_methods = {action: build(method_cls.Config, merge(merge(dataset_defaults, overrides), method_on_top), "method")
                           for action, overrides in dataset_cls.method_action_defaults.get(method_name, {}).items()}
-    else:
-        action_methods = {}
     trainer_values = merge(dataset_cls.trainer_defaults, sections["trainer"])
     seed_value = user.get("seed", seed if seed is not None else 0)
     if not isinstance(seed_value, int) or isinstance(seed_value, bool):

@@ -20,6 +20,7 @@ from rich.progress import Progress
 
 from bench.embed import embed_split
 from bench.encoders.encoder import Encoder
+from bench.errors import DataError
 from bench.loader import BatchLoader
 from bench.protocol.config import VideoEmbedding
 from bench.registry import ENCODERS, METHODS
@@ -61,7 +62,7 @@ def train_and_embed(resolved: ResolvedConfig, action: str | None, store: VideoSt
     seed_everything(resolved.seed)
     device = resolve_device(resolved.trainer.device)
     encoder = ENCODERS.get(resolved.encoder_name)(resolved.encoder)
-    num_classes = max(len(store.phases(name)) for name in store.actions)
+    num_classes = len(store.phases(action)) if action else max(len(store.phases(name)) for name in store.actions)
     method = METHODS.get(resolved.method_name)(resolved.method_for(action), encoder.embed_dim, num_classes)
     label = run_label(resolved) + (f" {action}" if action else "")
     training = None
@@ -87,11 +88,17 @@ def train_and_embed(resolved: ResolvedConfig, action: str | None, store: VideoSt
 
 def training_units(store: VideoStore, per_action: bool, train_ids: list[str], eval_ids: list[str]
                    ) -> list[tuple[str | None, list[str], list[str]]]:
-    """(action or None, train ids, eval ids) of each model a run trains: one, or one per action."""
+    """(action or None, train ids, eval ids) of each model a run trains: one, or one per action
+    that has evaluation videos."""
     if not per_action:
         return [(None, train_ids, eval_ids)]
-    return [(action, [v for v in train_ids if store.action_of(v) == action],
-             [v for v in eval_ids if store.action_of(v) == action]) for action in store.actions]
+    units = [(action, [v for v in train_ids if store.action_of(v) == action],
+              [v for v in eval_ids if store.action_of(v) == action]) for action in store.actions]
+    for action, unit_train, unit_eval in units:
+        if unit_eval and not unit_train:
+            raise DataError(f"action '{action}' of {store.name} has evaluation videos but no training videos, so "
+                            "per_action mode has no model for it; add training videos or set dataset.mode=joint")
+    return [unit for unit in units if unit[2]]      # a model nothing would evaluate is not trained
 
 
 def training_summary(units: dict[str | None, TrainedUnit]) -> dict | None:

@@ -78,10 +78,13 @@ def resample_as_carl(frames: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray
 
 
 def check_labels(source: SourceVideo, labels: np.ndarray, phases: int) -> np.ndarray:
-    """Labels as int64, each a phase id in [0, phases) or -1 (unlabelled)."""
+    """Labels as int64, each a phase id in [0, phases) or -1 (unlabelled); whole-number floats
+    are accepted (some label files store them)."""
     labels = np.asarray(labels)
-    if labels.ndim != 1 or not (np.issubdtype(labels.dtype, np.integer) or labels.size == 0):
-        raise DataError(f"{source.where}: labels must be a 1-D integer array, got {labels.dtype} {labels.shape}; "
+    numeric = np.issubdtype(labels.dtype, np.integer) or (
+        np.issubdtype(labels.dtype, np.floating) and bool(np.all(labels == np.round(labels))))
+    if labels.ndim != 1 or not numeric:
+        raise DataError(f"{source.where}: labels must be a 1-D array of phase ids, got {labels.dtype} {labels.shape}; "
                         "fix the label file")
     bad = labels[(labels < -1) | (labels >= phases)]
     if bad.size:

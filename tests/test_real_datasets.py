@@ -22,6 +22,7 @@ from real_fixtures import (
 from rich.console import Console
 
 import bench.cli as cli
+import bench.training_units as training_units
 from bench.cli import main
 from bench.reevaluate import reevaluate
 from bench.report import summarise
@@ -141,6 +142,66 @@ def test_per_action_models_are_each_actions_own(tmp_path):
     alone = execute(resolve(method="scl", dataset="penn_action", overrides=[*FAST, "dataset.mode=joint"]),
                     tmp_path / "results", tmp_path / "bowl_only").record
     assert alone["training"]["final_loss"] == pytest.approx(per_action["bowl"]["final_loss"], rel=1e-6)
+
+
+def test_per_action_needs_training_videos_of_every_evaluated_action(tmp_path, capsys):
+    import shutil
+    write_penn_raw(tmp_path / "src")
+    shutil.rmtree(tmp_path / "src" / "penn_action_labels" / "train" / "jumping_jacks")
+    assert prepare("penn_action", tmp_path / "src", tmp_path / "data") == 0
+    capsys.readouterr()
+    code = main(["run", "--method", "scl", "--dataset", "penn_action", "--data", str(tmp_path / "data"),
+                 "--results", str(tmp_path / "results"), *[x for item in FAST for x in ("--set", item)]])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "'jumping_jacks'" in err and "dataset.mode=joint" in err
+    assert not (tmp_path / "results" / "runs").exists()
+
+
+def test_interrupted_per_action_run_resumes_each_model(tmp_path, monkeypatch):
+    write_penn_raw(tmp_path / "src")
+    assert prepare("penn_action", tmp_path / "src", tmp_path / "data") == 0
+    resolved = resolve(method="scl", dataset="penn_action", overrides=[*FAST, "trainer.steps=3", "trainer.checkpoint_every=1"])
+    original = training_units.train
+    calls = []
+
+    def interrupted(encoder, method, loader, cfg, device, checkpoint, on_step):
+        calls.append(checkpoint.name)
+
+        def stop(step, row):
+            on_step(step, row)
+            if len(calls) == 2 and step == 1:          # the second action's model, during its step 1
+                raise KeyboardInterrupt
+        return original(encoder, method, loader, cfg, device, checkpoint, stop)
+
+    monkeypatch.setattr(training_units, "train", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        execute(resolved, tmp_path / "results", tmp_path / "data")
+    monkeypatch.setattr(training_units, "train", original)
+    resumed = execute(resolved, tmp_path / "results", tmp_path / "data").record
+    assert resumed["training"]["per_action"]["bowl"]["resumed_from"] == 3           # finished before the stop
+    assert resumed["training"]["per_action"]["jumping_jacks"]["resumed_from"] == 1
+    fresh = execute(resolved, tmp_path / "fresh", tmp_path / "data").record
+    np.testing.assert_equal(resumed["metrics"], fresh["metrics"])                     # resumed bit for bit
+
+
+def test_interrupted_prepare_leaves_nothing_and_reruns(tmp_path, monkeypatch):
+    import datasets._real as real
+    write_lav(tmp_path / "src")
+    original = real.check_labels
+    seen = []
+
+    def interrupt_on_second(source, labels, phases):
+        seen.append(source.video_id)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+        return original(source, labels, phases)
+
+    monkeypatch.setattr(real, "check_labels", interrupt_on_second)
+    assert main(["data", "prepare", "ikea_asm", "--src", str(tmp_path / "src"), "--data", str(tmp_path / "data")]) == 130
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())
+    monkeypatch.setattr(real, "check_labels", original)
+    assert prepare("ikea_asm", tmp_path / "src", tmp_path / "data") == 0
+    assert VideoStore(tmp_path / "data" / "ikea_asm").split("train") == ["train_video_0", "train_video_1"]
 
 
 def test_penn_action_carl_round_trip(tmp_path):
