@@ -24,6 +24,7 @@ from datasets._media import decode_jpeg, stack_frames
 from datasets._real import SPLITS, ConvertedDataset, SourceVideo, load_facts
 from datasets._tfrecord import ProtoError, iter_records, parse_sequence_example, read_record_at
 
+FACTS = load_facts(__file__)
 ACTION = "pouring"
 TFRECORD_FPS = 30.0
 
@@ -81,7 +82,7 @@ class Pouring(ConvertedDataset):
     """Pouring: a hand pours into a cup; 5 phases (TCC's labels); bring TCC's TFRecords or CARL's pkl + mp4."""
 
     Config = PouringConfig
-    facts = load_facts(__file__)
+    facts = FACTS
     version = "1"
     obtain = ("TCC's Pouring TFRecords (pouring_train-*-of-*, pouring_val-*-of-*) or CARL's conversion "
               "(train.pkl, val.pkl, videos/*.mp4)")
