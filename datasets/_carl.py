@@ -36,6 +36,10 @@ def load_pickle(path: Path) -> Any:
                         "obtain it again") from err
 
 
+def holds_carl_layout(src: Path) -> bool:
+    return (src / "train.pkl").is_file() or (src / "val.pkl").is_file()
+
+
 def read_carl_video(path: Path, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return read_mp4(path, size), labels
 

@@ -166,7 +166,7 @@ class ConvertedDataset(Dataset):
     """A dataset converted from files the user brings: ``bench data prepare NAME --src PATH``.
 
     Subclasses set ``facts`` (their YAML), ``version`` (bumped when the conversion changes),
-    ``obtain`` (which files to get, for the messages) and implement ``list_sources``.
+    ``obtain`` (which files to get, for the messages) and list their source ``layouts``.
     """
 
     facts: ClassVar[dict[str, Any]]
@@ -186,8 +186,15 @@ class ConvertedDataset(Dataset):
     def phases(self) -> dict[str, list[str]]:
         return {action: phase_names(count) for action, count in self.facts["phases"].items()}
 
-    def list_sources(self, src: Path) -> list[SourceVideo]:
+    def layouts(self) -> list[tuple[Callable[[Path], bool], Callable[[Path], list[SourceVideo]]]]:
+        """(does ``src`` hold this layout, list its videos) per source layout, tried in order."""
         raise NotImplementedError
+
+    def list_sources(self, src: Path) -> list[SourceVideo]:
+        for holds, sources in self.layouts():
+            if holds(src):
+                return sources(src)
+        raise DataError(f"{src} holds neither {self.obtain}; point --src at the folder that does")
 
     def prepare(self, src: Path, data_root: Path, options: PrepareOptions) -> VideoStore:
         src = Path(src)

@@ -33,7 +33,7 @@ import scipy.io
 
 from bench.errors import DataError
 from bench.registry import register_dataset, unknown_name_message
-from datasets._carl import carl_sources
+from datasets._carl import carl_sources, holds_carl_layout
 from datasets._media import read_jpeg_folder
 from datasets._real import SPLITS, ConvertedDataset, SourceVideo, load_facts
 
@@ -141,10 +141,6 @@ class PennAction(ConvertedDataset):
     preset_defaults = FACTS["preset_defaults"]
     method_action_defaults = FACTS["method_action_defaults"]
 
-    def list_sources(self, src: Path) -> list[SourceVideo]:
-        roots = raw_roots(src)
-        if roots is not None:
-            return raw_sources(*roots)
-        if (src / "train.pkl").is_file() or (src / "val.pkl").is_file():
-            return carl_sources(src, carl_entries, carl_action)
-        raise DataError(f"{src} holds neither {self.obtain}; point --src at the folder that does")
+    def layouts(self):
+        return [(lambda src: raw_roots(src) is not None, lambda src: raw_sources(*raw_roots(src))),
+                (holds_carl_layout, partial(carl_sources, entries=carl_entries, action_of=carl_action))]

@@ -19,7 +19,7 @@ import numpy as np
 
 from bench.errors import DataError
 from bench.registry import register_dataset
-from datasets._carl import carl_sources
+from datasets._carl import carl_sources, holds_carl_layout
 from datasets._media import decode_jpeg, stack_frames
 from datasets._real import SPLITS, ConvertedDataset, SourceVideo, load_facts
 from datasets._tfrecord import ProtoError, iter_records, parse_sequence_example, read_record_at
@@ -87,9 +87,6 @@ class Pouring(ConvertedDataset):
     obtain = ("TCC's Pouring TFRecords (pouring_train-*-of-*, pouring_val-*-of-*) or CARL's conversion "
               "(train.pkl, val.pkl, videos/*.mp4)")
 
-    def list_sources(self, src: Path) -> list[SourceVideo]:
-        if any(tfrecord_files(src, split) for split in SPLITS):
-            return tfrecord_sources(src)
-        if (src / "train.pkl").is_file() or (src / "val.pkl").is_file():
-            return carl_sources(src, carl_entries, lambda entry, pkl: ACTION)
-        raise DataError(f"{src} holds neither {self.obtain}; point --src at the folder that does")
+    def layouts(self):
+        return [(lambda src: any(tfrecord_files(src, split) for split in SPLITS), tfrecord_sources),
+                (holds_carl_layout, partial(carl_sources, entries=carl_entries, action_of=lambda entry, pkl: ACTION))]
