@@ -29,8 +29,11 @@ def prepare(name: str, src: Path, data_root: Path, overrides: list[str], resampl
 
 
 def info_table(store: VideoStore) -> Table:
-    """Per action: phases, videos per split, frames, lengths, and the papers' split sizes where known."""
-    expected = store.manifest.get("paper_split_sizes", {})
+    """Per action and for all: phases, videos per split, frames, lengths, and the papers' split
+    sizes where known (the "all" row: the whole dataset's, whichever actions the store holds)."""
+    expected = dict(store.manifest.get("paper_split_sizes", {}))
+    if expected:
+        expected["all"] = {split: sum(sizes[split] for sizes in expected.values()) for split in ("train", "val")}
     table = Table(title=f"{store.name} v{store.version} ({store.root})")
     for column in ("action", "phases", "train", "val", "tune", "frames", "length min-max", "paper train/val"):
         table.add_column(column, justify="left" if column == "action" else "right")

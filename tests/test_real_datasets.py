@@ -243,7 +243,7 @@ def test_data_info_and_show_on_a_prepared_dataset(tmp_path, capsys, monkeypatch)
     rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:]]
             for line in capsys.readouterr().out.splitlines() if line.count("│") > 3}
     assert rows["Kallax_Drawer_Shelf"][:4] == ["17", "2", "1", "1"] and rows["Kallax_Drawer_Shelf"][4] == "36"
-    assert rows["Kallax_Drawer_Shelf"][6] == "61/29"
+    assert rows["Kallax_Drawer_Shelf"][6] == "61/29" and rows["all"][6] == "61/29"
     out = tmp_path / "sheet.png"
     assert main(["data", "show", "ikea_asm", "--data", str(tmp_path / "data"), "--out", str(out)]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
