@@ -204,6 +204,15 @@ def test_interrupted_prepare_leaves_nothing_and_reruns(tmp_path, monkeypatch):
     assert VideoStore(tmp_path / "data" / "ikea_asm").split("train") == ["train_video_0", "train_video_1"]
 
 
+def test_suite_on_penn_action_writes_a_per_action_table(tmp_path):
+    write_penn_raw(tmp_path / "src")
+    assert prepare("penn_action", tmp_path / "src", tmp_path / "data") == 0
+    code = main(["suite", "--dataset", "penn_action", "--methods", "scl", "--data", str(tmp_path / "data"),
+                 "--results", str(tmp_path / "results"), *[x for item in FAST for x in ("--set", item)]])
+    board = (tmp_path / "results" / "LEADERBOARD.md").read_text()
+    assert code == 0 and "## penn_action (per_action)" in board and "| scl |" in board
+
+
 def test_penn_action_carl_round_trip(tmp_path):
     raw = write_penn_raw(tmp_path / "raw")
     videos = [(split, f"{vid}_{action}", *raw[f"{vid}_{action}"]) for vid, action, _, split, _ in PENN]
