@@ -16,7 +16,9 @@ them into ``<data_root>/<name>/`` with ``bench.store.write_store``:
   then the longer of the two is resampled to the shorter as CARL's converter does
   (dataset_preparation/penn_action_to_tfrecords.py: element floor(j * n_long / n_short) for
   j < n_short), the video is reported on the console and listed in the manifest under
-  ``resampled``.
+  ``resampled``;
+- phases that no frame of an action carries are reported and listed under
+  ``phases_without_frames`` (a subset of the data, or labels filed under the wrong action).
 
 The store is written under a private name next to its place and renamed into place when it
 is complete (an older store is replaced only then): an interrupted or failed prepare leaves
@@ -125,6 +127,7 @@ def convert(name: str, version: str, sources: list[SourceVideo], phases: dict[st
     console = options.console or Console(quiet=True)
     digest = hashlib.sha256()
     resampled: dict[str, dict[str, int]] = {}
+    seen: dict[str, set[int]] = {action: set() for action in phases}
 
     def videos(advance: Callable[[], None]) -> Iterator[Video]:
         for source in sources:
@@ -138,6 +141,7 @@ def convert(name: str, version: str, sources: list[SourceVideo], phases: dict[st
                 frames, labels = resample_as_carl(frames, labels)
                 console.print(f"{source.video_id}: {resampled[source.video_id]['frames']} frames, "
                               f"{resampled[source.video_id]['labels']} labels: resampled to {len(labels)}")
+            seen[source.action].update(int(label) for label in np.unique(labels) if label >= 0)
             for part in (source.video_id.encode(), frames.tobytes(), labels.tobytes()):
                 digest.update(part)
             advance()
@@ -152,8 +156,12 @@ def convert(name: str, version: str, sources: list[SourceVideo], phases: dict[st
             write_store(build, name, version, phases, splits, videos(lambda: progress.advance(task)), extra=extra)
         manifest = json.loads((build / MANIFEST).read_text())
         content = digest.hexdigest()
+        unlabelled = {action: [names[k] for k in range(len(names)) if k not in seen[action]]
+                      for action, names in phases.items() if len(seen[action]) < len(names)}
+        for action, names in unlabelled.items():
+            console.print(f"{action}: no frame is labelled {', '.join(names)} (of {len(phases[action])} phases)")
         manifest.update(version=f"{version}-{content[:12]}", content_hash=content, resampled=resampled,
-                        image_size=options.size)
+                        phases_without_frames=unlabelled, image_size=options.size)
         (build / MANIFEST).write_text(json.dumps(manifest, indent=1))
         _replace_dir(build, root)
     finally:

@@ -392,3 +392,6 @@ def test_manifest_is_json_with_the_source(tmp_path):
     assert prepare("ikea_asm", tmp_path / "src", tmp_path / "data") == 0
     manifest = json.loads((tmp_path / "data" / "ikea_asm" / "manifest.json").read_text())
     assert manifest["source"] == str((tmp_path / "src").resolve()) and manifest["resampled"] == {}
+    # the fixture labels phases 0, 3, 7 and 16 of 17
+    assert manifest["phases_without_frames"]["Kallax_Drawer_Shelf"] == [f"phase_{k}" for k in range(17)
+                                                                        if k not in (0, 3, 7, 16)]
