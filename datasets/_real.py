@@ -138,9 +138,9 @@ def convert(name: str, version: str, sources: list[SourceVideo], phases: dict[st
                     raise DataError(f"{source.where}: {len(frames)} frames but {len(labels)} labels; rerun with "
                                     "--resample to resample the longer to the shorter as CARL does, or fix the labels")
                 resampled[source.video_id] = {"frames": len(frames), "labels": len(labels)}
+                console.print(f"{source.video_id}: {len(frames)} frames, {len(labels)} labels: resampled to "
+                              f"{min(len(frames), len(labels))}")
                 frames, labels = resample_as_carl(frames, labels)
-                console.print(f"{source.video_id}: {resampled[source.video_id]['frames']} frames, "
-                              f"{resampled[source.video_id]['labels']} labels: resampled to {len(labels)}")
             seen[source.action].update(int(label) for label in np.unique(labels) if label >= 0)
             for part in (source.video_id.encode(), frames.tobytes(), labels.tobytes()):
                 digest.update(part)
