@@ -237,7 +237,8 @@ def test_ikea_asm_round_trip_and_its_metrics(tmp_path):
 
 
 def test_dataset_protocol_values_per_preset():
-    assert resolve(dataset="penn_action", protocol="carl").protocol.tau_stride == 2
+    carl = resolve(dataset="penn_action", protocol="carl").protocol
+    assert (carl.tau_stride, carl.ap_stride) == (2, 2)
     assert resolve(dataset="pouring", protocol="carl").protocol.tau_stride == 5
     assert resolve(dataset="penn_action").protocol.tau_stride == 5
     assert resolve(dataset="penn_action", protocol="carl", overrides=["protocol.tau_stride=3"]).protocol.tau_stride == 3
