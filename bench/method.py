@@ -10,6 +10,7 @@ learnable gap penalties) with:
   ablations;
 - ``variants``: named ablation variants, each a dict of Config overrides;
 - ``per_dataset_defaults``: Config overrides its paper gives per dataset (or per action);
+- ``paper_encoders``: per dataset, the encoder its paper used (``{"name": ..., **overrides}``);
 - ``search_space(trial)``: Optuna suggestions over its Config fields.
 
 Register it with ``@register_method("name")``; ``bench list`` shows it and the runner,
@@ -25,11 +26,23 @@ from torch import nn
 from bench.batch import Batch, BatchSpec
 
 
+PAPER_DATASETS = ("pouring", "penn_action")
+"""The real datasets the papers' encoder setups are given for."""
+
+
+def paper_encoder(name: str, datasets: tuple[str, ...] = PAPER_DATASETS, **overrides: Any) -> dict[str, dict[str, Any]]:
+    """``Method.paper_encoders`` with one entry, encoder ``name`` + ``overrides``, per dataset."""
+    return {dataset: {"name": name, **overrides} for dataset in datasets}
+
+
 class Method(nn.Module):
     name: ClassVar[str]
     Config: ClassVar[type]
     variants: ClassVar[dict[str, dict[str, Any]]] = {}
     per_dataset_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    paper_encoders: ClassVar[dict[str, dict[str, Any]]] = {}
+    """dataset -> {"name": a registered encoder, **its config overrides}: the encoder the
+    method's paper used there, which a run on that dataset gets unless it names one."""
     trainable: ClassVar[bool] = True
     """False for baselines that are evaluated without training (the untrained encoder)."""
 

@@ -1,6 +1,10 @@
 """Resolve a run's config from plugin defaults, dataset defaults, a variant, a YAML file
 and ``--set`` overrides, strictly, into typed objects plus one plain dict.
 
+The encoder is the one the run names (``--encoder``, ``encoder.name``), else the method's
+paper encoder for the dataset (``Method.paper_encoders``, with its overrides), else
+``cnn_transformer``.
+
 The plain dict (``ResolvedConfig.as_dict``) is what a run record stores and what its id
 hashes::
 
@@ -95,10 +99,14 @@ def resolve(method: str | None = None, dataset: str | None = None, encoder: str 
     method_name = sections["method"].pop("name", None) or method or "scl"
     variant = sections["method"].pop("variant", None) or variant
     dataset_name = sections["dataset"].pop("name", None) or dataset or "synthetic"
-    encoder_name = sections["encoder"].pop("name", None) or encoder or DEFAULT_ENCODER
+    encoder_name = sections["encoder"].pop("name", None) or encoder
     protocol_name = sections["protocol"].pop("name", None) or protocol or "bench"
 
     method_cls = METHODS.get(method_name)
+    encoder_values: dict[str, Any] = {}
+    if encoder_name is None:  # the method's paper encoder for this dataset, else the harness's
+        encoder_values = dict(method_cls.paper_encoders.get(dataset_name, {"name": DEFAULT_ENCODER}))
+        encoder_name = encoder_values.pop("name")
     dataset_cls = DATASETS.get(dataset_name)
     encoder_cls = ENCODERS.get(encoder_name)
     if variant is not None and variant not in method_cls.variants:
@@ -129,7 +137,7 @@ def resolve(method: str | None = None, dataset: str | None = None, encoder: str 
         dataset_name=dataset_name,
         dataset=dataset_cfg,
         encoder_name=encoder_name,
-        encoder=build(encoder_cls.Config, sections["encoder"], "encoder"),
+        encoder=build(encoder_cls.Config, merge(encoder_values, sections["encoder"]), "encoder"),
         trainer=build(TrainerConfig, trainer_values, "trainer"),
         protocol=resolve_protocol({**dataset_cls.protocol_defaults, **dataset_cls.preset_defaults.get(protocol_name, {}),
                                    **sections["protocol"], "name": protocol_name}),

@@ -61,7 +61,7 @@ from bench.align.distances import pairwise_sq_dist
 from bench.align.smith_waterman import smooth_sw
 from bench.batch import Batch, BatchSpec
 from bench.errors import ConfigError, DataError
-from bench.method import Method
+from bench.method import Method, paper_encoder
 from bench.registry import register_method
 from methods.scl import gaussian_target, sequence_contrastive_loss, soft_target_kl
 
@@ -192,6 +192,8 @@ class LAC(Method):
         "reference_weights": {"w_consistency": 0.01},
         **{f"t{t}": {"smoothing": t} for t in SMOOTHINGS},
     }
+    # Its Sec. 4: conv4c features, adaptive max pool, FC 512 -> 256, 2-layer transformer -> 128.
+    paper_encoders = paper_encoder("resnet50_transformer", output="conv4c", pool="max", fc_widths=(512,), layers=2)
     per_dataset_defaults: ClassVar[dict[str, dict[str, Any]]] = {
         # The harness's CPU-sized choice for the built-in synthetic videos, not a paper value.
         "synthetic": {"frames": 32},

@@ -52,7 +52,7 @@ from bench.align.distances import pairwise_sq_dist
 from bench.align.softdtw import soft_dtw
 from bench.batch import Batch, BatchSpec
 from bench.errors import ConfigError, DataError
-from bench.method import Method
+from bench.method import Method, paper_encoder
 from bench.registry import register_method
 from methods.tcc import tcc_loss
 
@@ -124,6 +124,8 @@ class LAV(Method):
                 raise ConfigError("LAV with alignment=false, regulariser=none and tcc_weight=0 has no loss; "
                                   "turn one of them on")
 
+    # LAV's encoder (its Sec. 3.4) is TCC's: ResNet-50 conv4c + conv3d context embedder.
+    paper_encoders = paper_encoder("resnet50_conv3d")
     variants = {
         "sdtw": {"regulariser": "none"},
         "idm": {"alignment": False, "regulariser": "idm"},

@@ -53,7 +53,7 @@ from bench.align.hard import dtw_alignment, first_match
 from bench.align.softdtw import soft_dtw
 from bench.batch import Batch, BatchSpec
 from bench.errors import ConfigError, DataError
-from bench.method import Method
+from bench.method import Method, paper_encoder
 from bench.registry import register_method
 from methods.scl import sequence_contrastive_loss
 
@@ -119,6 +119,8 @@ class LRProp(Method):
         "same+dtw": {"w_cross": 0.0},
         "same+cross+dtw": {},
     }
+    # BYOL ResNet-50 + a 7-layer transformer, width 256, 8 heads (its Sec. 4.2).
+    paper_encoders = paper_encoder("resnet50_transformer", layers=7)
     per_dataset_defaults = {
         "pouring": {"frames": 240},
         # Table 5's T for 8 of its 13 actions; per-action values: datasets/penn_action.yaml.

@@ -125,6 +125,9 @@ class SCL(Method):
             if not 0.0 < self.crop_min <= 1.0:
                 raise ConfigError(f"method.crop_min={self.crop_min} must be in (0, 1]; e.g. 0.5")
 
+    # CARL's encoder: 2 transformer layers for Pouring, 3 for PennAction (METHODS.md).
+    paper_encoders = {"pouring": {"name": "resnet50_transformer", "layers": 2},
+                      "penn_action": {"name": "resnet50_transformer", "layers": 3}}
     per_dataset_defaults = {
         "pouring": {"frames": 240},
         "penn_action": {"frames": 80},

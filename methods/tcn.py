@@ -45,7 +45,7 @@ import torch
 
 from bench.batch import Batch, BatchSpec
 from bench.errors import ConfigError, DataError
-from bench.method import Method
+from bench.method import Method, paper_encoder
 from bench.registry import register_method
 
 
@@ -120,6 +120,9 @@ class TCN(Method):
                 raise ConfigError(f"method.videos={self.videos} must be >= 1; set a positive count")
             if self.frames < 2:
                 raise ConfigError(f"method.frames={self.frames}: n-pairs needs 2 or more anchors; set 2 or more")
+
+    # TCC's paper trains its baselines (TCN among them) with its own encoder.
+    paper_encoders = paper_encoder("resnet50_conv3d")
 
     def batch_spec(self) -> BatchSpec:
         return BatchSpec(videos=self.cfg.videos, views=1, frames=2 * self.cfg.frames, sampling="offset_uniform",

@@ -6,7 +6,6 @@ import torch
 from bench.augment import to_float_frames
 from bench.config import build
 from bench.encoders.heads import sine_cosine_positions
-from bench.errors import BenchError
 from bench.registry import ENCODERS
 from bench.sampling import context_indices
 
@@ -72,24 +71,3 @@ def test_sine_cosine_table():
     assert torch.allclose(table[1], torch.tensor([np.sin(1), np.cos(1), np.sin(0.01), np.cos(0.01)],
                                                  dtype=torch.float32))
     assert torch.allclose(table[0], torch.tensor([0.0, 1.0, 0.0, 1.0]))
-
-
-def _torchvision_imports() -> bool:
-    try:
-        import torchvision  # noqa: F401
-    except Exception:
-        return False
-    return True
-
-
-@pytest.mark.skipif(_torchvision_imports(), reason="torchvision imports here")
-def test_resnet_without_torchvision_is_a_clear_error():
-    with pytest.raises(BenchError, match="needs torchvision"):
-        make("resnet50_transformer")
-
-
-@pytest.mark.skipif(not _torchvision_imports(), reason="torchvision does not import here")
-def test_resnet_forward_shape():
-    encoder = make("resnet50_transformer", image_size=64)
-    out = encoder(torch.rand(1, 2, 1, 3, 64, 64), torch.ones(1, 2, dtype=torch.bool))
-    assert out.shape == (1, 2, 8)

@@ -1,14 +1,17 @@
-"""Per-frame backbones: a small CNN for CPUs and ResNet-50 through torchvision (lazy).
+"""Per-frame backbones: a small CNN for CPUs and ResNet-50 (bench/encoders/resnet.py).
 
 A backbone maps images (N, 3, H, W) in [0, 1] to feature maps (N, C, h, w); it applies its
 own input normalisation (ImageNet mean and std), so every caller feeds raw [0, 1] frames.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 from torch import nn
 
-from bench.errors import BenchError, DataError
+from bench.encoders.resnet import ResNet50, RunningStatsSequential, split_frozen
+from bench.encoders.weights import load_weights
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -58,53 +61,19 @@ class SmallCNN(nn.Module):
         return self.net(images)
 
 
-class ResNet50(nn.Module):
-    """torchvision's ResNet-50 up to ``layer`` (layer3: 1024 channels, layer4: 2048).
+def resnet50_parts(output: str, frozen_until: str, weights: str | None) -> tuple[nn.Module, nn.Module, str]:
+    """ResNet-50 (bench/encoders/resnet.py) cut at ``output`` and split at ``frozen_until``:
+    (frozen part: ImageNet normalisation + the frozen stages, trainable stages, a name of the
+    frozen part such as ``resnet50-to-layer3``, which keys the feature cache).
 
-    As in TCC / CARL / LRProp: stages up to ``frozen_until`` are frozen (and their
-    BatchNorm kept in eval mode), later stages are fine-tuned. Weights come from a file
-    the user supplies (``encoder.weights``, a torchvision-format state dict, e.g. ImageNet
-    or BYOL); nothing is downloaded. Without a file the network is randomly initialised.
-    """
-
-    STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
-
-    def __init__(self, weights: str | None, frozen_until: str, layer: str = "layer4"):
-        super().__init__()
-        try:
-            import torchvision  # noqa: PLC0415 - optional dependency, imported only here
-        except Exception as err:  # torchvision missing, or built against another torch
-            raise BenchError(f"the ResNet-50 backbone needs torchvision, which does not import here "
-                             f"({err.__class__.__name__}); install it with `pip install alignbench[vision]` "
-                             "or use a cnn_* encoder") from err
-        net = torchvision.models.resnet50(weights=None)
-        if weights:
-            try:
-                state = torch.load(weights, map_location="cpu", weights_only=True)
-            except FileNotFoundError as err:
-                raise DataError(f"encoder.weights file {weights} does not exist; point it at a ResNet-50 "
-                                "state dict (.pth)") from err
-            net.load_state_dict(state.get("state_dict", state), strict=False)
-        stages = {"stem": nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool),
-                  "layer1": net.layer1, "layer2": net.layer2, "layer3": net.layer3, "layer4": net.layer4}
-        keep = self.STAGES[: self.STAGES.index(layer) + 1]
-        self.frozen = self.STAGES[: self.STAGES.index(frozen_until) + 1] if frozen_until != "none" else ()
-        self.stages = nn.ModuleDict({name: stages[name] for name in keep})
-        for name in self.frozen:
-            if name in self.stages:
-                self.stages[name].requires_grad_(False)
-        self.normalise = Normalise()
-        self.out_channels = 2048 if layer == "layer4" else 1024
-
-    def train(self, mode: bool = True) -> ResNet50:
-        super().train(mode)
-        for name in self.frozen:
-            if name in self.stages:
-                self.stages[name].eval()
-        return self
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = self.normalise(images)
-        for stage in self.stages.values():
-            x = stage(x)
-        return x
+    Weights: ``weights`` (bench/encoders/weights.py) or torchvision's random initialisation.
+    BatchNorm layers use their running statistics in both parts (``RunningStatsSequential``)."""
+    net = ResNet50(output)
+    if weights:
+        load_weights(net, weights)
+    names, frozen_stages, trainable = split_frozen(net, frozen_until)
+    frozen = RunningStatsSequential(OrderedDict([("normalise", Normalise()), *frozen_stages.named_children()]))
+    last = names[-1] if names else "none"
+    if last == "layer3" and output == "conv4c":
+        last = "conv4c"
+    return frozen, trainable, f"resnet50-to-{last}"

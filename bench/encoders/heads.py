@@ -1,7 +1,8 @@
 """Temporal heads: feature maps of T frames (x K context frames) -> T embeddings.
 
-- TransformerHead (CARL / LRProp / LAC): spatial average pool, two FC layers, sine-cosine
-  positions, a pre-LN transformer encoder over the T frames, a linear projection to D.
+- TransformerHead (CARL / LRProp / LAC): spatial pool (average, max or flatten), FC + ReLU
+  layers, a linear map to the transformer's width, optional sine-cosine positions, a pre-LN
+  transformer encoder over the T frames, a linear projection to D.
 - Conv3dContextHead (TCC / LAV): for each frame, its K context frames' feature maps go
   through 3-D convolutions, a global max pool, two FC layers and a linear projection to D
   (Dwibedi et al. 2019, Sec. 4; LAV uses the same embedder). Frames do not see each other.
@@ -28,21 +29,28 @@ def sine_cosine_positions(length: int, dim: int, device: torch.device | None = N
 
 
 class TransformerHead(nn.Module):
-    """Pool -> FC-ReLU-FC -> (+ positions) -> pre-LN transformer -> Linear(D).
+    """Pool -> (FC-ReLU-Dropout) per entry of ``fc_widths`` -> Linear(hidden) -> (+ positions)
+    -> pre-LN transformer -> Linear(D).
 
-    pool "avg" averages the feature map over space (CARL, on ResNet-50's 7x7 map); "flatten"
-    keeps its layout (the small CNN's 4x4 map: where the limbs are is the pose).
+    pool "avg" averages the feature map over space (CARL, on ResNet-50's 7x7 map), "max"
+    takes its maximum (LAC's adaptive max pool on conv4c), "flatten" keeps its layout (the
+    small CNN's 4x4 map: where the limbs are is the pose). ``fc_widths`` (512, 512) with
+    hidden 256 is CARL's "2 x FC 512 -> 256"; the small CNN's head uses (hidden,).
     ``layers=0`` embeds every frame on its own (no attention across frames).
     ``positional=True`` adds absolute sine-cosine positions (CARL); the harness's default is
     off: at evaluation the positions encode the frame index in every embedding, which gives
     nearest-neighbour metrics such as Kendall's tau for free, and TCC a trivial solution."""
 
     def __init__(self, in_features: int, hidden: int, embed_dim: int, layers: int, heads: int,
-                 dropout: float, positional: bool, pool: str):
+                 dropout: float, positional: bool, pool: str, fc_widths: tuple[int, ...]):
         super().__init__()
         self.pool = pool
-        self.fc = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(inplace=True),
-                                nn.Dropout(dropout), nn.Linear(hidden, hidden))
+        fc: list[nn.Module] = []
+        previous = in_features
+        for width in fc_widths:
+            fc += [nn.Linear(previous, width), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+            previous = width
+        self.fc = nn.Sequential(*fc, nn.Linear(previous, hidden))
         self.positional = positional
         layer = nn.TransformerEncoderLayer(hidden, heads, dim_feedforward=2 * hidden, dropout=dropout,
                                            batch_first=True, norm_first=True)
@@ -53,7 +61,13 @@ class TransformerHead(nn.Module):
     def forward(self, maps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """maps (N, T, K, C, h, w) (the last context frame is used), mask (N, T) -> (N, T, D)."""
         last = maps[:, :, -1]
-        x = self.fc(last.mean(dim=(-2, -1)) if self.pool == "avg" else last.flatten(2))
+        if self.pool == "avg":
+            pooled = last.mean(dim=(-2, -1))
+        elif self.pool == "max":
+            pooled = last.amax(dim=(-2, -1))
+        else:
+            pooled = last.flatten(2)
+        x = self.fc(pooled)
         if self.positional:
             x = x + sine_cosine_positions(x.shape[1], x.shape[2], x.device).to(x.dtype)
         if self.transformer is not None:
