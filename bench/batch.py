@@ -1,6 +1,7 @@
 """What a method asks of the data pipeline (BatchSpec) and what it gets back (Batch)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Literal
 
@@ -34,7 +35,8 @@ class BatchSpec:
 class Batch:
     """One training step's data. B videos, V views, T frames, K context frames per frame.
 
-    frames:  (B, V, T, K, C, H, W) float32 in [0, 1] (the encoder normalises)
+    frames:  (B, V, T, K, C, H, W) float32 in [0, 1] (the encoder normalises); from a
+             feature cache, the frozen features (B, V, T, K, *F) instead
     indices: (B, V, T) long, original frame index s_i of each sampled frame
     lengths: (B,) long, number of frames L of each video
     mask:    (B, V, T) bool, False on padding
@@ -56,9 +58,14 @@ class Batch:
         """(B, V, T) normalised time t_i = s_i / L."""
         return self.indices.float() / self.lengths.float().view(-1, 1, 1)
 
+    def _map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Batch:
+        """A Batch with ``fn`` applied to every tensor field."""
+        return Batch(**{f.name: fn(value) if isinstance(value := getattr(self, f.name), torch.Tensor) else value
+                        for f in fields(self)})
+
     def to(self, device: torch.device | str) -> Batch:
-        moved = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            moved[f.name] = value.to(device, non_blocking=True) if isinstance(value, torch.Tensor) else value
-        return Batch(**moved)
+        return self._map(lambda tensor: tensor.to(device, non_blocking=True))
+
+    def pin_memory(self) -> Batch:
+        """Every tensor in page-locked host memory (CUDA only), for asynchronous copies."""
+        return self._map(torch.Tensor.pin_memory)

@@ -14,6 +14,7 @@ import torch
 from bench.augment import augment_view, to_float_frames
 from bench.batch import Batch, BatchSpec, Sampling
 from bench.errors import ConfigError, DataError
+from bench.feature_cache import FeatureCache
 from bench.sampling import all_frames, context_indices, offset_uniform, segment_uniform, time_augment
 from bench.store import VideoStore
 
@@ -60,10 +61,13 @@ class BatchLoader:
     ``context`` = (K, stride): each sampled frame s also loads s - (K-1) stride, ..., s.
     With ``spec.frames`` None or sampling "all", every frame of each video is used, padded
     to the longest video of the batch with zero frames, index 0, label -1, mask False.
+
+    With a feature ``cache`` (bench/feature_cache.py) the batch's ``frames`` are the cached
+    frozen features of the same frames, without spatial augmentation.
     """
 
     def __init__(self, store: VideoStore, video_ids: list[str], spec: BatchSpec, image_size: int, seed: int,
-                 context: tuple[int, int] = (1, 1)):
+                 context: tuple[int, int] = (1, 1), cache: FeatureCache | None = None):
         _check_spec(spec, image_size, seed, context)
         if not video_ids:
             raise DataError("the video list for training is empty; check the dataset's split")
@@ -72,7 +76,8 @@ class BatchLoader:
         if unknown:
             raise DataError(f"video '{unknown[0]}' is not in dataset {store.name}; fix the video list or prepare "
                             "the dataset again")
-        self.store, self.spec, self.image_size, self.seed = store, spec, image_size, seed
+        self.store, self.spec, self.image_size, self.seed, self.cache = store, spec, image_size, seed, cache
+        self.item_shape = cache.shape if cache is not None else (3, image_size, image_size)
         self.context = (int(context[0]), int(context[1]))
         self.by_action: dict[str, list[str]] = {}
         for vid in sorted(set(video_ids)):
@@ -106,7 +111,8 @@ class BatchLoader:
 
     def _video(self, vid: str) -> tuple[np.ndarray, np.ndarray]:
         if vid not in self._frames:
-            frames, labels = self.store.frames(vid), self.store.labels(vid)
+            frames = self.cache.features(vid) if self.cache is not None else self.store.frames(vid)
+            labels = self.store.labels(vid)
             if len(labels) != frames.shape[0]:
                 raise DataError(f"video {vid}: {frames.shape[0]} frames but {len(labels)} labels; "
                                 "prepare the dataset again")
@@ -114,8 +120,12 @@ class BatchLoader:
         return self._frames[vid], self._labels[vid]
 
     def _load(self, frames: np.ndarray, ctx: np.ndarray, generator: torch.Generator) -> torch.Tensor:
-        """(V, T, K) context indices -> (V, T, K, 3, S, S), each view augmented on its own."""
+        """(V, T, K) context indices -> (V, T, K, 3, S, S), each view augmented on its own;
+        from a feature cache, (V, T, K, *F) float32 cached features (no augmentation)."""
         unique, inverse = np.unique(ctx, return_inverse=True)
+        if self.cache is not None:
+            features = torch.from_numpy(np.asarray(frames[unique], dtype=np.float32))
+            return features[torch.from_numpy(inverse.reshape(-1))].view(*ctx.shape, *features.shape[1:])
         pixels = to_float_frames(frames[unique], self.image_size)[torch.from_numpy(inverse.reshape(-1))]
         views = pixels.view(ctx.shape[0], -1, *pixels.shape[1:])
         if self.spec.augment:
@@ -134,8 +144,8 @@ class BatchLoader:
         indices = [self._indices(length, rng) for length in lengths]
         steps = max(idx.shape[1] for idx in indices)
         k, stride = self.context
-        b, v, s = len(chosen), self.spec.views, self.image_size
-        out_frames = torch.zeros(b, v, steps, k, 3, s, s)
+        b, v = len(chosen), self.spec.views
+        out_frames = torch.zeros(b, v, steps, k, *self.item_shape)
         out_indices = torch.zeros(b, v, steps, dtype=torch.long)
         out_labels = torch.full((b, v, steps), -1, dtype=torch.long)
         mask = torch.zeros(b, v, steps, dtype=torch.bool)

@@ -121,7 +121,8 @@ def execute(resolved: ResolvedConfig, results_root: Path, data_root: Path, force
     with make_progress(console) as progress:
         for action, unit_train, unit_eval in training_units(store, resolved.per_action, train_ids, eval_ids):
             checkpoint = checkpoint_path(checkpoints, identifier, action)
-            units[action] = train_and_embed(resolved, action, store, unit_train, unit_eval, checkpoint, progress)
+            units[action] = train_and_embed(resolved, action, store, unit_train, unit_eval, checkpoint, progress,
+                                            data_root)
         embedded = time.perf_counter()
         task = progress.add_task(f"evaluate {label}", total=None, info="")
         result = evaluate([e for u in units.values() for e in u.train_emb], [e for u in units.values() for e in u.eval_emb],

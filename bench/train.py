@@ -1,7 +1,9 @@
 """One training loop for every method.
 
 Adam with a linear warm-up and cosine decay, gradient-norm clipping, AMP (bfloat16
-autocast) on CUDA, a clear stop on a non-finite loss, a per-step loss log, and atomic
+autocast), channels-last convolutions and batches built ahead in pinned memory on CUDA,
+training on cached frozen features when the loader reads them (bench/feature_cache.py),
+a clear stop on a non-finite loss, a per-step loss log, and atomic
 checkpoints from which an interrupted run resumes bit-for-bit (the batch of step s is a
 pure function of (seed, s), and the RNG state is saved with the weights).
 """
@@ -10,17 +12,20 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from bench.batch import Batch
 from bench.encoders.encoder import Encoder
 from bench.errors import NaNLossError
 from bench.loader import BatchLoader
 from bench.method import Method
+from bench.precision import autocast
+from bench.prefetch import prefetched
 
 
 @dataclass
@@ -54,6 +59,15 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def batches(loader: BatchLoader, steps: range, device: torch.device) -> Iterator[Batch]:
+    """The batches of ``steps`` in order. On CUDA a background thread builds them ahead in
+    pinned memory (bench/prefetch.py), so loading and the host-to-device copy overlap the
+    compute; on the CPU they are built in turn (a thread would compete for the same cores)."""
+    if device.type == "cuda":
+        return prefetched(loader.batch, steps, depth=2, pin=True)
+    return (loader.batch(step) for step in steps)
+
+
 def cosine_schedule(step: int, total: int, warmup: int) -> float:
     """Learning-rate factor: linear warm-up to 1, then 0.5 * (1 + cos(pi * progress))."""
     if step < warmup:
@@ -79,7 +93,7 @@ def train(encoder: Encoder, method: Method, loader: BatchLoader, cfg: TrainerCon
           checkpoint: Path | None = None, on_step: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
     """Train ``encoder`` and ``method`` (its own heads) for cfg.steps steps; resume from
     ``checkpoint`` when it exists. Raises NaNLossError naming the step and the loss parts."""
-    modules = nn.ModuleDict({"encoder": encoder, "method": method}).to(device)
+    modules = nn.ModuleDict({"encoder": encoder.to_device(device), "method": method}).to(device)
     params = [p for p in modules.parameters() if p.requires_grad]
     optimiser = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -95,14 +109,15 @@ def train(encoder: Encoder, method: Method, loader: BatchLoader, cfg: TrainerCon
         result.loss_log = state["log"]
         result.resumed_from = state["step"]
         scheduler.load_state_dict(state["scheduler"])
-    use_amp = cfg.amp and device.type == "cuda"
+    encode = encoder.forward_features if loader.cache is not None else encoder
     modules.train()
     started = time.perf_counter()
-    for step in range(result.resumed_from, cfg.steps):
-        batch = loader.batch(step).to(device)
+    steps = range(result.resumed_from, cfg.steps)
+    for step, batch in zip(steps, batches(loader, steps, device)):
+        batch = batch.to(device)
         b, v, t = batch.mask.shape
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-            emb = encoder(batch.frames.flatten(0, 1), batch.mask.flatten(0, 1))
+        with autocast(device, cfg.amp):
+            emb = encode(batch.frames.flatten(0, 1), batch.mask.flatten(0, 1))
         parts = method.loss(batch, emb.float().view(b, v, t, -1))
         loss = parts["loss"]
         if not torch.isfinite(loss):

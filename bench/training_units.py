@@ -21,6 +21,7 @@ from rich.progress import Progress
 from bench.embed import embed_split
 from bench.encoders.encoder import Encoder
 from bench.errors import DataError
+from bench.feature_cache import open_feature_cache
 from bench.loader import BatchLoader
 from bench.protocol.config import VideoEmbedding
 from bench.registry import ENCODERS, METHODS
@@ -56,8 +57,10 @@ class TrainedUnit:
 
 
 def train_and_embed(resolved: ResolvedConfig, action: str | None, store: VideoStore, train_ids: list[str],
-                    eval_ids: list[str], checkpoint: Path, progress: Progress) -> TrainedUnit:
-    """Train one model on ``train_ids`` (with the method config for ``action``) and embed both splits."""
+                    eval_ids: list[str], checkpoint: Path, progress: Progress, data_root: Path) -> TrainedUnit:
+    """Train one model on ``train_ids`` (with the method config for ``action``) and embed both
+    splits; from the frozen-feature cache under ``data_root`` when the encoder caches
+    (every unit's frozen part is the same, so they share one cache)."""
     started = time.perf_counter()
     seed_everything(resolved.seed)
     device = resolve_device(resolved.trainer.device)
@@ -65,10 +68,14 @@ def train_and_embed(resolved: ResolvedConfig, action: str | None, store: VideoSt
     num_classes = len(store.phases(action)) if action else max(len(store.phases(name)) for name in store.actions)
     method = METHODS.get(resolved.method_name)(resolved.method_for(action), encoder.embed_dim, num_classes)
     label = run_label(resolved) + (f" {action}" if action else "")
+    cache = None
+    if encoder.caches_features:
+        cache = open_feature_cache(encoder, store, train_ids + eval_ids, data_root, device, resolved.trainer.amp,
+                                   progress.console, progress)
     training = None
     if method.trainable:
         loader = BatchLoader(store, train_ids, method.batch_spec(), resolved.encoder.image_size,
-                             resolved.seed, encoder.context)
+                             resolved.seed, encoder.context, cache)
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         task = progress.add_task(f"train {label}", total=resolved.trainer.steps, info="")
 
@@ -77,11 +84,11 @@ def train_and_embed(resolved: ResolvedConfig, action: str | None, store: VideoSt
 
         training = train(encoder, method, loader, resolved.trainer, device, checkpoint, on_step)
     trained = time.perf_counter()
-    encoder.to(device)
+    encoder.to_device(device)
     task = progress.add_task(f"embed {label}", total=len(train_ids) + len(eval_ids), info="")
     advance = lambda _video_id: progress.advance(task)  # noqa: E731
-    train_emb = embed_split(encoder, store, train_ids, device, advance)
-    eval_emb = embed_split(encoder, store, eval_ids, device, advance)
+    train_emb = embed_split(encoder, store, train_ids, device, advance, cache)
+    eval_emb = embed_split(encoder, store, eval_ids, device, advance, cache)
     return TrainedUnit(train_emb, eval_emb, training, {"encoder": encoder.state_dict(), "method": method.state_dict()},
                        train_s=trained - started, embed_s=time.perf_counter() - trained)
 
@@ -102,13 +109,15 @@ def training_units(store: VideoStore, per_action: bool, train_ids: list[str], ev
 
 
 def training_summary(units: dict[str | None, TrainedUnit]) -> dict | None:
-    """The record's "training": steps, resume point and final loss (the mean over per-action models)."""
+    """The record's "training": steps, resume point, seconds in the training loops and final loss
+    (the mean over per-action models)."""
     results = {action: unit.training for action, unit in units.items() if unit.training is not None}
     if not results:
         return None
     finals = [r.loss_log[-1]["loss"] for r in results.values() if r.loss_log]
     summary = {"steps": max(r.steps for r in results.values()),
                "resumed_from": min(r.resumed_from for r in results.values()),
+               "loop_s": round(sum(r.seconds for r in results.values()), 3),
                "final_loss": float(np.mean(finals)) if finals else None}
     if None not in results:
         summary["per_action"] = {action: {"steps": r.steps, "resumed_from": r.resumed_from,

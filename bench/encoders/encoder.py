@@ -81,11 +81,14 @@ class Encoder(nn.Module):
             self.frozen.eval()
         return self
 
-    def to_channels_last(self) -> Encoder:
-        """NHWC weights for the 2-D convolutions (faster convolutions on CUDA); heads keep theirs."""
-        for part in (self.frozen, self.backbone):
-            if part is not None:
-                part.to(memory_format=torch.channels_last)
+    def to_device(self, device: torch.device) -> Encoder:
+        """Move to ``device``; on CUDA the 2-D convolutions' weights also go channels-last (NHWC,
+        what cuDNN's fast kernels read; the inputs follow in ``_layout``). Heads keep theirs."""
+        self.to(device)
+        if device.type == "cuda":
+            for part in (self.frozen, self.backbone):
+                if part is not None:
+                    part.to(memory_format=torch.channels_last)
         return self
 
     def frozen_features(self, images: torch.Tensor) -> torch.Tensor:
