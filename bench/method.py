@@ -25,7 +25,6 @@ from torch import nn
 
 from bench.batch import Batch, BatchSpec
 
-
 PAPER_DATASETS = ("pouring", "penn_action")
 """The real datasets the papers' encoder setups are given for."""
 

@@ -1,4 +1,4 @@
-"""Speed of this project's alignment kernels against the reference sweeps and the PyPI peers.
+"""Speed of the alignment kernels against the reference sweeps and the PyPI peers, and of training steps.
 
 ``python -m bench.perf`` (``make perf``) times, in one run on this machine, the median of
 ``repeats`` calls after ``warmup`` untimed ones:
@@ -14,7 +14,9 @@
   time over our soft-DTW's at the same shape;
 - gradient agreement of ours with the torch reference in float64;
 - on a CUDA device, when there is one: the same soft-DTW and smooth SW benchmarks for
-  our Triton backend, the torch reference and pysdtw's CUDA path, in float32,
+  our Triton backend, the torch reference and pysdtw's CUDA path, in float32;
+- a training step per encoder, cached vs uncached frozen features, on the CPU and on
+  CUDA when present: steps per second and peak memory (bench/perf_training.py),
 
 then prints a table with the ratios the performance targets are stated in and writes it,
 with a description of the machine, to ``results/perf.md`` (replaced atomically). A peer
@@ -42,6 +44,7 @@ from rich.table import Table
 from bench.align.dtw import dtw_path
 from bench.align.smith_waterman import smooth_sw
 from bench.align.softdtw import soft_dtw
+from bench.perf_training import CPU_STEPS, CUDA_STEPS, StepBenchmark, StepResult, time_training_steps
 
 Shape = tuple[int, int, int]
 
@@ -61,6 +64,10 @@ class PerfConfig:
     repeats: int = 7
     warmup: int = 2
     seed: int = 0
+    cpu_steps: tuple[StepBenchmark, ...] = CPU_STEPS
+    cuda_steps: tuple[StepBenchmark, ...] = CUDA_STEPS
+    step_repeats: int = 3
+    step_warmup: int = 1
 
 
 @dataclass
@@ -299,6 +306,46 @@ def gradient_agreement(cfg: PerfConfig) -> dict[str, float]:
     return out
 
 
+def time_training(cfg: PerfConfig) -> list[StepResult]:
+    """Training steps per encoder on the CPU, and on CUDA when there is a device."""
+    results = time_training_steps(cfg.cpu_steps, torch.device("cpu"), cfg.step_repeats, cfg.step_warmup)
+    if torch.cuda.is_available():
+        results += time_training_steps(cfg.cuda_steps, torch.device("cuda"), cfg.step_repeats, cfg.step_warmup)
+    return results
+
+
+def _variant(result: StepResult) -> str:
+    return {None: "whole encoder trains (no frozen part)", False: "uncached", True: "cached frozen features"}[
+        result.cached]
+
+
+def training_rows(results: list[StepResult]) -> list[Row]:
+    """One row per timed step variant; the note gives steps per second and peak memory."""
+    rows = []
+    for r in results:
+        memory = "-" if r.peak_mb is None else f"{r.peak_mb:.0f} MiB"
+        rows.append(Row(f"training step {r.device}: {r.benchmark.encoder}, {r.benchmark.describe(r.image_size)}",
+                        _variant(r), r.seconds, f"{1 / r.seconds:.2f} steps/s, peak memory {memory}"))
+    return rows
+
+
+def training_targets(results: list[StepResult]) -> list[Target]:
+    """Per encoder with a frozen part: uncached / cached step time, cached / uncached peak memory."""
+    out = []
+    for cached in (r for r in results if r.cached):
+        uncached = next(r for r in results if r.cached is False and r.benchmark == cached.benchmark
+                        and r.device == cached.device)
+        name = f"{cached.benchmark.encoder} training step ({cached.device})"
+        speed = uncached.seconds / cached.seconds
+        out.append(Target(f"{name}: uncached / cached time", speed, "> 1", speed > 1,
+                          f"{1 / uncached.seconds:.2f} -> {1 / cached.seconds:.2f} steps/s"))
+        if cached.peak_mb is not None and uncached.peak_mb:
+            memory = cached.peak_mb / uncached.peak_mb
+            out.append(Target(f"{name}: cached / uncached peak memory", memory, "< 1", memory < 1,
+                              f"{uncached.peak_mb:.0f} -> {cached.peak_mb:.0f} MiB"))
+    return out
+
+
 # --------------------------------------------------------------------------- targets
 
 
@@ -395,10 +442,12 @@ def tables(rows: list[Row], goals: list[Target]) -> tuple[Table, Table]:
 
 def markdown(rows: list[Row], goals: list[Target], info: dict[str, str], cfg: PerfConfig) -> str:
     """The report as markdown: machine, timings, targets."""
-    lines = ["# Alignment kernel performance", "", "Written by `make perf` (`python -m bench.perf`).", ""]
+    lines = ["# Performance: alignment kernels and training steps", "",
+             "Written by `make perf` (`python -m bench.perf`).", ""]
     lines += [f"- {key}: {value}" for key, value in info.items()]
     lines += [f"- protocol: median of {cfg.repeats} calls after {cfg.warmup} warm-up calls; float64 inputs; "
-              f"soft-DTW gamma {cfg.gamma}", "", "## Timings", "",
+              f"soft-DTW gamma {cfg.gamma}; training steps: median of {cfg.step_repeats} after "
+              f"{cfg.step_warmup} warm-up, random weights and frames (bench/perf_training.py)", "", "## Timings", "",
               "| benchmark | contender | time | note |", "|---|---|---|---|"]
     lines += [f"| {r.section} | {r.name} | {_fmt_time(r.seconds)} | {r.note} |" for r in rows]
     lines += ["", "## Targets", "", "| quantity | measured | target | met | note |", "|---|---|---|---|---|"]
@@ -425,7 +474,9 @@ def run(cfg: PerfConfig) -> tuple[list[Row], list[Target]]:
     rows += time_hard_dtw(cfg)
     rows += time_smooth_sw(cfg)
     rows += time_gpu(cfg)
-    return rows, targets(rows, gradient_agreement(cfg), cfg)
+    steps = time_training(cfg)
+    rows += training_rows(steps)
+    return rows, targets(rows, gradient_agreement(cfg), cfg) + training_targets(steps)
 
 
 def main(argv: list[str] | None = None, console: Console | None = None) -> int:

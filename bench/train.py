@@ -68,6 +68,16 @@ def batches(loader: BatchLoader, steps: range, device: torch.device) -> Iterator
     return (loader.batch(step) for step in steps)
 
 
+def forward_loss(encode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], method: Method, batch: Batch,
+                 device: torch.device, amp: bool) -> dict[str, torch.Tensor]:
+    """The method's loss parts on one batch: ``encode`` (the encoder, or its ``forward_features``
+    on cached features) under autocast, the loss in float32."""
+    b, v, t = batch.mask.shape
+    with autocast(device, amp):
+        emb = encode(batch.frames.flatten(0, 1), batch.mask.flatten(0, 1))
+    return method.loss(batch, emb.float().view(b, v, t, -1))
+
+
 def cosine_schedule(step: int, total: int, warmup: int) -> float:
     """Learning-rate factor: linear warm-up to 1, then 0.5 * (1 + cos(pi * progress))."""
     if step < warmup:
@@ -114,11 +124,7 @@ def train(encoder: Encoder, method: Method, loader: BatchLoader, cfg: TrainerCon
     started = time.perf_counter()
     steps = range(result.resumed_from, cfg.steps)
     for step, batch in zip(steps, batches(loader, steps, device)):
-        batch = batch.to(device)
-        b, v, t = batch.mask.shape
-        with autocast(device, cfg.amp):
-            emb = encode(batch.frames.flatten(0, 1), batch.mask.flatten(0, 1))
-        parts = method.loss(batch, emb.float().view(b, v, t, -1))
+        parts = forward_loss(encode, method, batch.to(device), device, cfg.amp)
         loss = parts["loss"]
         if not torch.isfinite(loss):
             raise NaNLossError(f"{method.name} loss became {loss.item()} at step {step} ({_format_parts(parts)}); "
