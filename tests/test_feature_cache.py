@@ -2,23 +2,22 @@
 refused without disk room; training and evaluation on cached features."""
 import json
 from collections import namedtuple
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import torch
 from conftest import write_tiny_store
 from rich.console import Console
+from test_runner import TinyTest  # noqa: F401 - registers the tiny_test dataset
 
 import bench.feature_cache as feature_cache
 from bench.augment import to_float_frames
 from bench.batch import BatchSpec
 from bench.config import build
-from bench.dataset import Dataset
 from bench.errors import DataError
 from bench.feature_cache import open_feature_cache
 from bench.loader import BatchLoader
-from bench.registry import ENCODERS, METHODS, register_dataset
+from bench.registry import ENCODERS, METHODS
 from bench.run_config import resolve
 from bench.runner import execute, run_id
 from bench.store import VideoStore
@@ -159,36 +158,19 @@ def test_a_method_trains_on_cached_features(store, built):
     assert all(torch.equal(v, frozen_before[k]) for k, v in encoder.frozen.state_dict().items())
 
 
-@dataclass
-class _TinyConfig:
-    seed: int = 0
-
-
-@register_dataset("tiny_cache_test")
-class _TinyCacheTest(Dataset):
-    """A tiny random store (tests only)."""
-
-    Config = _TinyConfig
-    trainer_defaults = {"steps": 2}
-
-    def open(self, data_root):
-        root = data_root / "tiny_cache_test"
-        return VideoStore(root) if root.exists() else write_tiny_store(root, actions=("a", "b"), per_action=3, length=6)
-
-
 def test_a_run_with_the_cache_trains_and_evaluates(tmp_path):
     overrides = ["encoder.image_size=16", "encoder.hidden=8", "encoder.heads=2", "encoder.layers=1",
                  "encoder.fc_widths=[8]", "encoder.embed_dim=4", "encoder.cache=true", "method.frames=4",
                  "protocol.fractions=[1.0]", "protocol.few_shot=[1]", "protocol.few_shot_episodes=2",
                  "protocol.fraction_draws=1", "protocol.ap_ks=[1]"]
-    resolved = resolve(method="scl", dataset="tiny_cache_test", encoder="resnet50_transformer", overrides=overrides)
+    resolved = resolve(method="scl", dataset="tiny_test", encoder="resnet50_transformer", overrides=overrides)
     outcome = execute(resolved, tmp_path / "results", tmp_path / "data", console=Console(quiet=True))
     record = outcome.record
     assert record["encoder"] == "resnet50_transformer" and record["config"]["encoder"]["cache"] is True
-    assert record["training"]["steps"] == 2 and record["training"]["loop_s"] > 0
+    assert record["training"]["steps"] == 3 and record["training"]["loop_s"] > 0
     assert np.isfinite(record["training"]["final_loss"]) and "classification@1.00" in record["metrics"]
     (cache_dir,) = (tmp_path / "data" / "features" / "tiny").iterdir()  # the store's name
-    assert len(list(cache_dir.glob("*.npy"))) == 6  # every train and val video
-    uncached = resolve(method="scl", dataset="tiny_cache_test", encoder="resnet50_transformer",
+    assert len(list(cache_dir.glob("*.npy"))) == 8  # every train and val video
+    uncached = resolve(method="scl", dataset="tiny_test", encoder="resnet50_transformer",
                        overrides=[*overrides, "encoder.cache=false"])
-    assert run_id(uncached, VideoStore(tmp_path / "data" / "tiny_cache_test")) != record["run_id"]
+    assert run_id(uncached, VideoStore(tmp_path / "data" / "tiny_test")) != record["run_id"]
