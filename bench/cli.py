@@ -30,7 +30,8 @@ def _add_config_args(parser: argparse.ArgumentParser, with_method: bool = True) 
         parser.add_argument("--method", help="method name (bench list methods)")
         parser.add_argument("--variant", help="named ablation variant of the method")
     parser.add_argument("--dataset", default=None, help="dataset name (default synthetic)")
-    parser.add_argument("--encoder", default=None, help="encoder name (default cnn_transformer)")
+    parser.add_argument("--encoder", default=None,
+                        help="encoder name (default: the method's paper encoder on a real dataset, else cnn_transformer)")
     parser.add_argument("--protocol", default=None, help=f"protocol preset: {', '.join(PRESETS)}")
     parser.add_argument("--config", dest="config_file", help="YAML file with method:/dataset:/encoder:/trainer:/protocol: sections")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",

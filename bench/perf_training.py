@@ -25,6 +25,7 @@ import torch
 
 from bench.batch import Batch
 from bench.config import build
+from bench.precision import autocast
 from bench.registry import ENCODERS, METHODS
 from bench.train import forward_loss
 
@@ -124,7 +125,8 @@ def time_step(bench: StepBenchmark, device: torch.device, cached: bool, repeats:
     encode = encoder
     if cached:
         n, v, t, k = batch.frames.shape[:4]
-        features = encoder.frozen_features(batch.frames.flatten(0, 3))
+        with autocast(device, amp=True):  # as the feature cache computes them
+            features = encoder.frozen_features(batch.frames.flatten(0, 3))
         batch.frames, encode = features.view(n, v, t, k, *features.shape[1:]), encoder.forward_features
     params = [p for p in [*encoder.parameters(), *method.parameters()] if p.requires_grad]
     optimiser = torch.optim.Adam(params, lr=1e-4)
