@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import write_tiny_store
 from rich.console import Console
-from test_runner import TinyTest  # noqa: F401 - registers the tiny_test dataset
+from test_runner import FAST  # importing test_runner registers its tiny_test dataset
 
 import bench.feature_cache as feature_cache
 from bench.augment import to_float_frames
@@ -159,10 +159,7 @@ def test_a_method_trains_on_cached_features(store, built):
 
 
 def test_a_run_with_the_cache_trains_and_evaluates(tmp_path):
-    overrides = ["encoder.image_size=16", "encoder.hidden=8", "encoder.heads=2", "encoder.layers=1",
-                 "encoder.fc_widths=[8]", "encoder.embed_dim=4", "encoder.cache=true", "method.frames=4",
-                 "protocol.fractions=[1.0]", "protocol.few_shot=[1]", "protocol.few_shot_episodes=2",
-                 "protocol.fraction_draws=1", "protocol.ap_ks=[1]"]
+    overrides = [*FAST, "encoder.fc_widths=[8]", "encoder.cache=true", "method.frames=4"]
     resolved = resolve(method="scl", dataset="tiny_test", encoder="resnet50_transformer", overrides=overrides)
     outcome = execute(resolved, tmp_path / "results", tmp_path / "data", console=Console(quiet=True))
     record = outcome.record
