@@ -1,7 +1,9 @@
-"""The Encoder: backbone (per frame) + temporal head, with its config.
+"""The Encoder: [frozen part +] backbone (per frame) + temporal head, with its config.
 
 ``forward`` is the training path (a Batch's frames); ``embed_video`` the evaluation path
 (every frame of one video, stride 1, the same preprocessing, no augmentation, eval mode).
+``forward_features`` and ``embed_cached`` are the same two paths on the frozen part's output
+(bench/feature_cache.py).
 """
 from __future__ import annotations
 
