@@ -39,7 +39,7 @@ from rich.progress import Progress
 from bench.augment import to_float_frames
 from bench.config import stable_hash
 from bench.encoders.encoder import Encoder
-from bench.errors import ConfigError, DataError
+from bench.errors import DataError
 from bench.precision import autocast, uses_amp
 from bench.store import VideoStore
 
@@ -127,13 +127,14 @@ def _write_video(encoder: Encoder, frames: np.ndarray, path: Path, shape: tuple[
 
 def open_feature_cache(encoder: Encoder, store: VideoStore, video_ids: list[str], data_root: Path,
                        device: torch.device, amp: bool, console: Console,
-                       progress: Progress | None = None) -> FeatureCache:
-    """The cache of ``encoder``'s frozen features for ``video_ids``, building what is missing.
+                       progress: Progress | None = None) -> FeatureCache | None:
+    """The cache of ``encoder``'s frozen features for ``video_ids``, building what is missing;
+    None when the encoder does not cache (``Encoder.caches_features``).
 
     Prints the cache's size (and what is left to build) first; raises DataError, before
     writing anything, when the disk lacks room for what is left to build."""
-    if encoder.frozen is None:
-        raise ConfigError(f"encoder {encoder.name} has no frozen layers to cache; set encoder.cache=false")
+    if not encoder.caches_features:
+        return None
     encoder.to_device(device)
     key = cache_key(encoder, store, device, amp)
     root = Path(data_root) / "features" / store.name / f"{encoder.frozen_name}-{stable_hash(key)}"

@@ -25,6 +25,7 @@ from rich.console import Console
 
 from bench.environment import git_state
 from bench.errors import DataError, UnknownNameError
+from bench.feature_cache import open_feature_cache
 from bench.progress import make_progress
 from bench.protocol.config import LEAKY_PRESETS, PRESET_DESCRIPTIONS, PRESETS
 from bench.protocol.evaluate import ProtocolResult, evaluate
@@ -111,10 +112,14 @@ def reevaluate(run: str, protocols: list[str | None], split: str, results_root: 
     fit_ids, score_ids = split_ids(store, record, split)
     written = {}
     with make_progress(console) as progress:
+        # a run trained on cached features was embedded from them: the same features here
+        # (every model of a run has the same frozen part, so one cache serves them all)
+        cache = open_feature_cache(next(iter(encoders.values())), store, fit_ids + score_ids, data_root, device,
+                                   resolved.trainer.amp, console, progress)
         task = progress.add_task(f"embed {record['label']}", total=len(fit_ids) + len(score_ids), info="")
         advance = lambda _video_id: progress.advance(task)  # noqa: E731
-        fit = embed_with(encoders, store, fit_ids, device, advance)
-        scored = embed_with(encoders, store, score_ids, device, advance)
+        fit = embed_with(encoders, store, fit_ids, device, advance, cache)
+        scored = embed_with(encoders, store, score_ids, device, advance, cache)
         for name in protocols:
             _, protocol_resolved = load_run(run_dir, name)
             cfg = protocol_resolved.protocol

@@ -21,7 +21,7 @@ from rich.progress import Progress
 from bench.embed import embed_split
 from bench.encoders.encoder import Encoder
 from bench.errors import DataError
-from bench.feature_cache import open_feature_cache
+from bench.feature_cache import FeatureCache, open_feature_cache
 from bench.loader import BatchLoader
 from bench.protocol.config import VideoEmbedding
 from bench.registry import ENCODERS, METHODS
@@ -68,10 +68,8 @@ def train_and_embed(resolved: ResolvedConfig, action: str | None, store: VideoSt
     num_classes = len(store.phases(action)) if action else max(len(store.phases(name)) for name in store.actions)
     method = METHODS.get(resolved.method_name)(resolved.method_for(action), encoder.embed_dim, num_classes)
     label = run_label(resolved) + (f" {action}" if action else "")
-    cache = None
-    if encoder.caches_features:
-        cache = open_feature_cache(encoder, store, train_ids + eval_ids, data_root, device, resolved.trainer.amp,
-                                   progress.console, progress)
+    cache = open_feature_cache(encoder, store, train_ids + eval_ids, data_root, device, resolved.trainer.amp,
+                               progress.console, progress)
     training = None
     if method.trainable:
         loader = BatchLoader(store, train_ids, method.batch_spec(), resolved.encoder.image_size,
@@ -139,13 +137,14 @@ def saved_encoders(resolved: ResolvedConfig, state: dict, device: torch.device) 
     for action, modules in (state.items() if resolved.per_action else [(None, state)]):
         encoder = ENCODERS.get(resolved.encoder_name)(resolved.encoder)
         encoder.load_state_dict(modules["encoder"])
-        encoders[action] = encoder.to(device)
+        encoders[action] = encoder.to_device(device)
     return encoders
 
 
 def embed_with(encoders: dict[str | None, Encoder], store: VideoStore, video_ids: list[str], device: torch.device,
-               on_video: Callable[[str], None] | None = None) -> list[VideoEmbedding]:
-    """Every video embedded by the encoder of its action (or by the run's one encoder)."""
+               on_video: Callable[[str], None] | None = None, cache: FeatureCache | None = None) -> list[VideoEmbedding]:
+    """Every video embedded by the encoder of its action (or by the run's one encoder), from
+    the feature ``cache`` when there is one."""
     if None in encoders:
-        return embed_split(encoders[None], store, video_ids, device, on_video)
-    return [embed_split(encoders[store.action_of(v)], store, [v], device, on_video)[0] for v in video_ids]
+        return embed_split(encoders[None], store, video_ids, device, on_video, cache)
+    return [embed_split(encoders[store.action_of(v)], store, [v], device, on_video, cache)[0] for v in video_ids]

@@ -1,5 +1,5 @@
 """The frozen-feature cache: equal to the frozen forward (float16 aside), keyed, atomic,
-refused without disk room; training and evaluation on cached features."""
+refused without disk room; training, evaluation and re-evaluation on cached features."""
 import json
 from collections import namedtuple
 
@@ -17,6 +17,7 @@ from bench.config import build
 from bench.errors import DataError
 from bench.feature_cache import open_feature_cache
 from bench.loader import BatchLoader
+from bench.reevaluate import reevaluate
 from bench.registry import ENCODERS, METHODS
 from bench.run_config import resolve
 from bench.runner import execute, run_id
@@ -171,3 +172,7 @@ def test_a_run_with_the_cache_trains_and_evaluates(tmp_path):
     uncached = resolve(method="scl", dataset="tiny_test", encoder="resnet50_transformer",
                        overrides=[*overrides, "encoder.cache=false"])
     assert run_id(uncached, VideoStore(tmp_path / "data" / "tiny_test")) != record["run_id"]
+    # bench evaluate embeds from the same cached features: the record's metrics exactly
+    written = reevaluate(record["run_id"], [None], "val", tmp_path / "results", tmp_path / "data",
+                         console=Console(quiet=True))
+    np.testing.assert_equal(json.loads(written["bench"].read_text())["metrics"], record["metrics"])
