@@ -82,6 +82,8 @@ def test_operators_dispatch_auto_through_the_notice(monkeypatch):
 def test_peak_rss_sees_a_transient_allocation():
     with PeakRSS() as rss:
         block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
-        time.sleep(0.05)
+        deadline = time.monotonic() + 10  # the sampler may wait for a core on a loaded machine
+        while rss.megabytes < 48 and time.monotonic() < deadline:
+            time.sleep(0.01)
         del block
-    assert rss.megabytes >= 48
+    assert 48 <= rss.megabytes < 1024
