@@ -34,6 +34,13 @@ def paper_encoder(name: str, datasets: tuple[str, ...] = PAPER_DATASETS, **overr
     return {dataset: {"name": name, **overrides} for dataset in datasets}
 
 
+TCC_ENCODERS = {**paper_encoder("resnet50_conv3d"),
+                "ikea_asm": {"name": "resnet50_conv3d", "output": "layer4", "frozen_until": "layer4"}}
+"""TCC's encoder (conv4c + conv3d context embedder), which LAV uses for every method it
+compares; on IKEA ASM LAV takes Conv5c (layer4) features instead "for all methods" (its
+Sec. 5); whether layer4 trains there it does not say: here it is frozen, as conv4c is."""
+
+
 class Method(nn.Module):
     name: ClassVar[str]
     Config: ClassVar[type]

@@ -52,7 +52,7 @@ from bench.align.distances import pairwise_sq_dist
 from bench.align.softdtw import soft_dtw
 from bench.batch import Batch, BatchSpec
 from bench.errors import ConfigError, DataError
-from bench.method import Method, paper_encoder
+from bench.method import TCC_ENCODERS, Method
 from bench.registry import register_method
 from methods.tcc import tcc_loss
 
@@ -125,7 +125,7 @@ class LAV(Method):
                                   "turn one of them on")
 
     # LAV's encoder (its Sec. 3.4) is TCC's: ResNet-50 conv4c + conv3d context embedder.
-    paper_encoders = paper_encoder("resnet50_conv3d")
+    paper_encoders = TCC_ENCODERS
     variants = {
         "sdtw": {"regulariser": "none"},
         "idm": {"alignment": False, "regulariser": "idm"},

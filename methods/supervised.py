@@ -28,7 +28,7 @@ from torch import nn
 
 from bench.batch import Batch, BatchSpec
 from bench.errors import ConfigError, DataError
-from bench.method import Method, paper_encoder
+from bench.method import TCC_ENCODERS, Method
 from bench.registry import register_method
 
 
@@ -75,7 +75,7 @@ class Supervised(Method):
                 raise ConfigError(f"method.frames={self.frames} must be >= 1; set a positive count")
 
     # LAV's supervised row: a 1-layer classifier on its (TCC's) encoder.
-    paper_encoders = paper_encoder("resnet50_conv3d")
+    paper_encoders = TCC_ENCODERS
 
     def __init__(self, cfg: Any, embed_dim: int, num_classes: int = 0):
         super().__init__(cfg, embed_dim, num_classes)

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from bench.align.snn import cycle_back_logits
 from bench.batch import Batch, BatchSpec
 from bench.errors import ConfigError, DataError
-from bench.method import Method, paper_encoder
+from bench.method import TCC_ENCODERS, Method
 from bench.registry import register_method
 
 LossType = Literal["regression_mse_var", "regression_mse", "regression_huber", "classification"]
@@ -138,7 +138,7 @@ class TCC(Method):
 
     variants = {name: {"loss_type": name} for name in LOSS_TYPES}
     # TCC's encoder (Dwibedi et al. 2019, Sec. 4): ResNet-50 conv4c + conv3d context embedder.
-    paper_encoders = paper_encoder("resnet50_conv3d")
+    paper_encoders = TCC_ENCODERS
     per_dataset_defaults = {
         "pouring": {"videos": 2, "frames": 40},
         "penn_action": {"videos": 4, "frames": 20},

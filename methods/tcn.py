@@ -45,7 +45,7 @@ import torch
 
 from bench.batch import Batch, BatchSpec
 from bench.errors import ConfigError, DataError
-from bench.method import Method, paper_encoder
+from bench.method import TCC_ENCODERS, Method
 from bench.registry import register_method
 
 
@@ -122,7 +122,7 @@ class TCN(Method):
                 raise ConfigError(f"method.frames={self.frames}: n-pairs needs 2 or more anchors; set 2 or more")
 
     # TCC's paper trains its baselines (TCN among them) with its own encoder.
-    paper_encoders = paper_encoder("resnet50_conv3d")
+    paper_encoders = TCC_ENCODERS
 
     def batch_spec(self) -> BatchSpec:
         return BatchSpec(videos=self.cfg.videos, views=1, frames=2 * self.cfg.frames, sampling="offset_uniform",

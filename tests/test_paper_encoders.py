@@ -29,6 +29,8 @@ def test_the_papers_setups():
     assert (name, cfg.output, cfg.context_frames, cfg.context_stride, cfg.hidden) == (
         "resnet50_conv3d", "conv4c", 2, 15, 512)
     assert METHODS.get("lav").paper_encoders == METHODS.get("tcc").paper_encoders
+    name, cfg = encoder("lav", "ikea_asm")
+    assert (name, cfg.output, cfg.frozen_until) == ("resnet50_conv3d", "layer4", "layer4")
 
 
 def test_a_run_gets_the_paper_encoder_unless_it_names_one(monkeypatch):
