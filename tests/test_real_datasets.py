@@ -31,7 +31,7 @@ from bench.runner import execute
 from bench.store import VideoStore
 from datasets._real import resample_as_carl
 
-FAST = ["encoder.image_size=16", "encoder.embed_dim=8", "encoder.hidden=8", "encoder.layers=1",
+FAST = ["encoder.name=cnn_transformer", "encoder.image_size=16", "encoder.embed_dim=8", "encoder.hidden=8", "encoder.layers=1",
         "encoder.heads=2", "encoder.cnn_channels=[4]", "protocol.fractions=[1.0]", "protocol.few_shot=[1]",
         "protocol.few_shot_episodes=2", "protocol.tau_stride=2", "protocol.ap_stride=2", "protocol.ap_ks=[1]", "trainer.steps=2",
         "method.frames=4"]
