@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test bench protocols perf lint clean
+.PHONY: install test bench protocols perf lint clean badinput
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ protocols: $(STAMP)
 perf: $(STAMP)
 	$(PY) -m pip install -q -c constraints.txt -e ".[perf]"
 	$(PY) -m bench.perf
+
+# Every kind of bad input, each as the real command: a table of case, exit status, the one line.
+badinput: $(STAMP)
+	$(PY) tests/bad_input_table.py
 
 lint: $(STAMP)
 	$(PY) -m pip install -q ruff

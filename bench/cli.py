@@ -1,11 +1,15 @@
 """The ``bench`` command line: list | run | suite | evaluate | report | config | data.
 
-Every user error (BenchError) is one line on stderr, ``error: ...``, and exit status 2.
+Every user error (BenchError, and a malformed command line) is one line on stderr,
+``error: ...``, and exit status 2. SIGINT / SIGTERM end with one line saying what can be
+resumed and exit status 128 + the signal number (130 / 143).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import signal
 import sys
 from pathlib import Path
 
@@ -15,14 +19,38 @@ from rich.table import Table
 
 from bench import data_command
 from bench.errors import BenchError, ConfigError
+from bench.interrupts import RunInterrupted, exit_status, signal_name, terminate_raises
 from bench.protocol.config import HEADLINE_METRICS, PRESETS
 from bench.protocol_report import write_protocols
 from bench.registry import DATASETS, ENCODERS, METHODS
-from bench.report import write_leaderboard
+from bench.report import direction, is_committed, leaderboard_text, write_leaderboard
 from bench.run_config import resolve
 from bench.runner import execute
 
-console = Console()
+console = Console(soft_wrap=True)  # piped output keeps long lines (table rows) whole
+
+
+def warn(message: str) -> None:
+    """A warning on stderr (e.g. a run record that is skipped)."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``error: ...; see bench run --help``), exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message}; see {self.prog} --help\n")
+
+
+EXAMPLES = {
+    "list": "bench list methods",
+    "run": "bench run --method tcc --variant classification --set trainer.steps=500 --seed 1",
+    "suite": "bench suite --dataset synthetic --methods scl tcc --seeds 0 1 2",
+    "evaluate": "bench evaluate --run 3f2a --protocol tcc carl lav",
+    "report": "bench report --results my_results        # writes my_results/LEADERBOARD.md",
+    "config": "bench config --method scl --set method.temperature=0.2",
+    "data": "bench data prepare pouring --src ~/pouring_tfrecords --set encoder.image_size=224",
+}
 
 
 def _add_config_args(parser: argparse.ArgumentParser, with_method: bool = True) -> None:
@@ -40,14 +68,25 @@ def _add_config_args(parser: argparse.ArgumentParser, with_method: bool = True) 
     parser.add_argument("--data", type=Path, default=Path("data"), help="prepared-data directory")
 
 
-def _metrics_table(title: str, metrics: dict[str, float]) -> Table:
+def _metrics_table(title: str, metrics: dict[str, float | None]) -> Table:
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
+    table.add_column("unit")
+    table.add_column("better")
     for name, value in metrics.items():
         style = "bold" if name in HEADLINE_METRICS else ""
-        table.add_row(name, f"{value:.2f}" if value is not None else "-", style=style)
+        better = {"↑": "↑ higher", "↓": "↓ lower", "": "± half-width"}[direction(name)]
+        table.add_row(name, f"{value:.2f}" if value is not None else "-", "%", better, style=style)
     return table
+
+
+def first_sentence(doc: str | None) -> str:
+    """The first sentence of a docstring, on one line (a full stop followed by a capital
+    letter ends it, so "Eq. 8" does not)."""
+    text = " ".join((doc or "").strip().split("\n\n")[0].split())
+    end = re.search(r"\.\s+(?=[A-Z])", text)
+    return text if end is None else text[:end.start() + 1]
 
 
 def cmd_list(args: argparse.Namespace) -> None:
@@ -56,10 +95,9 @@ def cmd_list(args: argparse.Namespace) -> None:
         console.print(f"[bold]{kind}[/]")
         for name in kinds[kind].names():
             cls = kinds[kind].get(name)
-            doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
             variants = getattr(cls, "variants", {})
             extra = f"  [dim]variants: {', '.join(variants)}[/]" if variants else ""
-            console.print(f"  {name:22s} {doc}{extra}")
+            console.print(f"  {name:22s} {first_sentence(cls.__doc__)}{extra}", highlight=False)
 
 
 def _resolve(args: argparse.Namespace, method: str | None, seed: int):
@@ -81,14 +119,24 @@ def cmd_suite(args: argparse.Namespace) -> None:
     for number, resolved in enumerate(plans, 1):
         console.rule(f"[{number}/{len(plans)}] {resolved.method_name} seed {resolved.seed}")
         execute(resolved, args.results, args.data, force=args.force, console=console)
-    path = write_leaderboard(args.results)
-    console.print(path.read_text())
+    path = write_leaderboard(args.results, warn=warn)
+    console.print(path.read_text(), markup=False, highlight=False)
     console.print(f"leaderboard: {path}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    path = write_leaderboard(args.results)
-    console.print(path.read_text())
+    """Write the leaderboard of ``--results`` to ``--out`` (default <results>/LEADERBOARD.md),
+    except over a LEADERBOARD.md tracked by git unless --replace says so; and PROTOCOLS.md
+    beside it when some run was re-evaluated."""
+    out = args.out or args.results / "LEADERBOARD.md"
+    if args.out is None and not args.replace and is_committed(out):
+        console.print(leaderboard_text(args.results, warn), markup=False, highlight=False)
+        console.print(f"not written: {out} is the committed leaderboard; pass --replace to overwrite it "
+                      "or --out FILE to write elsewhere")
+        return
+    path = write_leaderboard(args.results, out, warn=warn)
+    console.print(path.read_text(), markup=False, highlight=False)
+    console.print(f"leaderboard: {path}")
     protocols = write_protocols(args.results)
     if protocols is not None:
         console.print(f"protocols side by side: {protocols}")
@@ -125,34 +173,44 @@ def cmd_data(args: argparse.Namespace) -> None:
                           args.out or args.results / "figures" / f"{args.name}_contact_sheet.png", console)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bench", description="alignbench: train, evaluate and compare "
-                                     "frame-representation learning methods by video alignment")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _subcommand(sub: argparse._SubParsersAction, name: str, help_text: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help_text, description=help_text, epilog=f"example:\n  {EXAMPLES[name]}",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    p = sub.add_parser("list", help="registered methods, datasets, encoders")
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="bench", description="alignbench: train, evaluate and compare "
+                    "frame-representation learning methods by video alignment",
+                    epilog="examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES.values()),
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    p = _subcommand(sub, "list", "list the registered methods (with variants), datasets and encoders")
     p.add_argument("kind", nargs="?", choices=["methods", "datasets", "encoders"])
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("run", help="train one method on one dataset, evaluate, write a run record")
+    p = _subcommand(sub, "run", "train one method on one dataset, evaluate it and write a run record")
     _add_config_args(p)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="the run's seed, 0 to 2**32-1 (default 0; "
+                   "or seed: in the YAML file, or --set seed=N)")
     p.add_argument("--force", action="store_true", help="rerun even if a finished record exists")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("suite", help="run several methods and seeds, then write the leaderboard")
+    p = _subcommand(sub, "suite", "run several methods and seeds, then write <results>/LEADERBOARD.md")
     _add_config_args(p, with_method=False)
     p.add_argument("--methods", nargs="+", help="methods to run (default: every registered method)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--force", action="store_true", help="rerun even if a finished record exists")
     p.set_defaults(func=cmd_suite)
 
-    p = sub.add_parser("report", help="rebuild results/LEADERBOARD.md from the run records")
-    p.add_argument("--results", type=Path, default=Path("results"))
+    p = _subcommand(sub, "report", "write the leaderboard of the run records under <results>/runs")
+    p.add_argument("--results", type=Path, default=Path("results"), help="results directory (default results)")
+    p.add_argument("--out", type=Path, help="where to write it (default <results>/LEADERBOARD.md)")
+    p.add_argument("--replace", action="store_true",
+                   help="overwrite <results>/LEADERBOARD.md even when it is the one committed to git")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("evaluate", help="score a finished run's saved model under another protocol or split",
-                       epilog="example: bench evaluate --run 3f2a --protocol tcc carl lav")
+    p = _subcommand(sub, "evaluate", "score a finished run's saved model under another protocol or split")
     target = p.add_mutually_exclusive_group()
     target.add_argument("--run", nargs="+", help="run directories or run ids (a unique prefix is enough)")
     target.add_argument("--all", action="store_true", help="every finished run under --results")
@@ -163,14 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=Path("data"))
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("config", help="print the resolved config of a run")
+    p = _subcommand(sub, "config", "print the resolved config of a run (YAML)")
     _add_config_args(p)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="the run's seed (default 0)")
     p.set_defaults(func=cmd_config)
 
-    p = sub.add_parser("data", help="prepare a dataset from its files, describe it, or draw a contact sheet")
+    p = _subcommand(sub, "data", "prepare a dataset from its files, describe it, or draw a contact sheet")
     p.add_argument("action", choices=["prepare", "info", "show"])
-    p.add_argument("name")
+    p.add_argument("name", help="dataset name (bench list datasets)")
     p.add_argument("--src", type=Path, help="prepare: the folder with the dataset's source files (README: Datasets)")
     p.add_argument("--resample", action="store_true",
                    help="prepare: resample videos whose frame and label counts differ, as CARL does (else they stop it)")
@@ -186,13 +244,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        with terminate_raises():
+            args.func(args)
     except BenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: run the same command again to resume from the last checkpoint", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        if isinstance(err, RunInterrupted):
+            print(err, file=sys.stderr)
+        else:
+            name = signal_name(getattr(err, "signum", signal.SIGINT))
+            print(f"interrupted by {name}: finished runs are kept and nothing half-written is left",
+                  file=sys.stderr)
+        return exit_status(err)
     return 0
 
 

@@ -7,8 +7,6 @@ atomically: a temporary file in the same directory, then a rename.
 """
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bench.errors import ConfigError, DataError
+from bench.figures import save_figure
 from bench.store import VideoStore
 
 
@@ -66,11 +65,4 @@ def write_contact_sheet(store: VideoStore, path: Path, videos: int = 4, frames_p
             ax.set_yticks([])
         axes[row, 0].set_ylabel(f"{video_id}\n{video.action}", fontsize=7)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:8]}.png")
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return save_figure(fig, path, dpi=None, bbox_inches=None)

@@ -55,6 +55,7 @@ def info_table(store: VideoStore) -> Table:
 def info(name: str, data_root: Path, overrides: list[str], console: Console) -> None:
     dataset, _ = dataset_and_size(name, overrides)
     store = dataset.open(data_root)
+    store.check()
     console.print(info_table(store))
     resampled = store.manifest.get("resampled") or {}
     if resampled:
@@ -66,6 +67,8 @@ def show(name: str, data_root: Path, overrides: list[str], out: Path, console: C
     from bench.contact_sheet import write_contact_sheet  # noqa: PLC0415 - matplotlib only when drawing
 
     dataset, _ = dataset_and_size(name, overrides)
-    path = write_contact_sheet(dataset.open(data_root), out)
+    store = dataset.open(data_root)
+    store.check()
+    path = write_contact_sheet(store, out)
     console.print(f"contact sheet: {path}")
     return path

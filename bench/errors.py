@@ -23,3 +23,11 @@ class DataError(BenchError):
 
 class NaNLossError(BenchError):
     """The loss became NaN or infinite during training."""
+
+
+class DiskFullError(BenchError):
+    """The disk (or the user's quota) filled up while writing a file."""
+
+
+class RunInProgressError(BenchError):
+    """Another process holds the lock of the same run or dataset."""

@@ -10,15 +10,21 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from bench.atomic import temporary_sibling  # noqa: E402
 
-def save_figure(fig: plt.Figure, path: Path) -> Path:
-    """Save atomically (temp file, then rename) and close the figure."""
+
+def save_figure(fig: plt.Figure, path: Path, dpi: float | None = 110, bbox_inches: str | None = "tight") -> Path:
+    """Save atomically (a temporary name unique to this process, then rename) in the format
+    of ``path``'s suffix, and close the figure."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
+    tmp = temporary_sibling(path)
+    try:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches=bbox_inches)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
     return path
 
 

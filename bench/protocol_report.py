@@ -11,7 +11,6 @@ differ by these amounts before any method does.
 """
 from __future__ import annotations
 
-import json
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -19,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import scipy.stats
 
+from bench.errors import DataError
 from bench.protocol.config import HEADLINE_METRICS, LEAKY_PRESETS, PRESET_DESCRIPTIONS, PRESETS
 from bench.reevaluate import load_evaluations
 from bench.report import table_name
-from bench.runner import RECORD, finished_runs
+from bench.runner import finished_runs, read_record
 
 PAGE = "PROTOCOLS.md"
 
@@ -38,7 +38,10 @@ def collect(results_root: Path) -> dict[str, list[tuple[str, int, dict[str, dict
     """dataset -> [(label, seed, preset -> metrics)] for runs scored under at least two presets."""
     tables = defaultdict(list)
     for run_dir in finished_runs(results_root):
-        record = json.loads((run_dir / RECORD).read_text())
+        try:
+            record = read_record(run_dir)
+        except DataError:
+            continue  # an unreadable record: `bench report` names it in a warning with the leaderboard
         values = protocol_values(run_dir, record)
         if len(values) > 1:
             tables[table_name(record)].append((record["label"], record["seed"], values))

@@ -15,14 +15,13 @@ Under the run's own protocol and ``val`` the result equals the record's metrics 
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 from rich.console import Console
 
+from bench.atomic import write_text
 from bench.environment import git_state
 from bench.errors import DataError, UnknownNameError
 from bench.feature_cache import open_feature_cache
@@ -31,7 +30,7 @@ from bench.protocol.config import LEAKY_PRESETS, PRESET_DESCRIPTIONS, PRESETS
 from bench.protocol.evaluate import ProtocolResult, evaluate
 from bench.registry import unknown_name_message
 from bench.run_config import ResolvedConfig, resolve
-from bench.runner import RECORD, finished_runs, open_dataset
+from bench.runner import RECORD, finished_runs, json_ready, open_dataset, read_record
 from bench.store import VideoStore
 from bench.train import resolve_device
 from bench.training_units import embed_with, saved_encoders
@@ -69,7 +68,7 @@ def load_evaluations(run_dir: Path) -> dict[tuple[str, str], dict]:
 
 def load_run(run_dir: Path, protocol: str | None) -> tuple[dict, ResolvedConfig]:
     """The run's record and its resolved config, with the protocol replaced by preset ``protocol``."""
-    record = json.loads((run_dir / RECORD).read_text())
+    record = read_record(run_dir)
     config = dict(record["config"])
     if protocol is not None and protocol != config["protocol"]["name"]:
         config["protocol"] = {"name": protocol}
@@ -140,7 +139,5 @@ def write_evaluation(run_dir: Path, record: dict, resolved: ResolvedConfig, spli
                "git": git_state(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     path = evaluation_path(run_dir, name, split)
     path.parent.mkdir(exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, path)
+    write_text(path, json.dumps(json_ready(payload), indent=1, allow_nan=False))
     return path

@@ -16,6 +16,7 @@ import pkgutil
 from collections.abc import Callable
 from typing import TypeVar
 
+from bench.bounds import SHOWN_CHARACTERS, shown
 from bench.errors import UnknownNameError
 
 T = TypeVar("T")
@@ -39,9 +40,10 @@ def load_plugins() -> None:
 
 def unknown_name_message(kind: str, name: str, known: list[str]) -> str:
     """One line: the unknown name, a close match if there is one, and the known names."""
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    text = str(name)
+    close = difflib.get_close_matches(text, known, n=1, cutoff=0.5) if len(text) <= SHOWN_CHARACTERS else []
     hint = f" (did you mean '{close[0]}'?)" if close else ""
-    return f"unknown {kind} '{name}'{hint}; known: {', '.join(sorted(known))}"
+    return f"unknown {kind} {shown(text)}{hint}; known: {', '.join(sorted(known))}"
 
 
 class Registry:

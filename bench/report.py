@@ -1,29 +1,63 @@
 """The leaderboard: rebuilt from the run records alone.
 
-results/LEADERBOARD.md has one table per dataset; a row per (method, variant, encoder,
-protocol), the headline metrics of PROTOCOL.md as mean +- std over seeds, the best value
-of each column in bold, and the encoder, protocol, training steps and seeds behind it.
+LEADERBOARD.md has one table per dataset; a row per (method, variant, encoder, protocol,
+config): runs are averaged only over seeds of one config (the hash of the resolved config
+without its seed, plus the data version), so a row never mixes training steps or data
+versions. When one method has runs of several configs, each is its own row and the config
+column names the values that differ. The headline metrics of PROTOCOL.md are mean +- std
+over seeds, with the direction that is better (arrow) and the unit (percent); the best
+value of a column is bold only where at least two rows differ. A record that cannot be
+read is skipped with a warning naming it.
 """
 from __future__ import annotations
 
 import json
-import os
+import subprocess
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from bench.atomic import write_text
+from bench.config import stable_hash
+from bench.errors import DataError
 from bench.protocol.config import HEADLINE_METRICS, LOWER_IS_BETTER
-from bench.runner import RECORD, finished_runs
+from bench.runner import RECORD, finished_runs, read_record
 
 EXTRA_METRICS = ("alignment_error_dtw",)
 HEADERS = {"classification@0.10": "class@0.1", "classification@1.00": "class@1.0", "progression": "progress",
-           "kendalls_tau": "tau", "ap@5": "AP@5", "dtw_accuracy": "DTW acc", "alignment_error_dtw": "align err (%)"}
+           "kendalls_tau": "tau", "ap@5": "AP@5", "dtw_accuracy": "DTW acc", "alignment_error_dtw": "align err"}
 
 
-def load_records(results_root: Path) -> list[dict]:
-    """Every finished run record under results/runs (temporary directories ignored)."""
-    return [json.loads((run / RECORD).read_text()) for run in finished_runs(results_root)]
+SHOWN_DIFFERENCES = 3
+"""How many differing config values the config column lists (then "N more")."""
+RECORD_KEYS = ("dataset", "label", "encoder", "protocol", "seed", "metrics")
+
+
+def load_records(results_root: Path, warn: Callable[[str], None] | None = None) -> list[dict]:
+    """Every finished run record under <results_root>/runs (temporary directories ignored);
+    an unreadable or incomplete record is skipped and ``warn`` is told which and why."""
+    records = []
+    for run in finished_runs(results_root):
+        try:
+            record = read_record(run)
+            missing = [key for key in RECORD_KEYS if key not in record]
+            if missing:
+                raise DataError(f"run record {run / RECORD} lacks {', '.join(missing)}; delete {run} "
+                                "or rerun that run with --force")
+        except DataError as err:
+            if warn is not None:
+                warn(f"skipped: {err}")
+            continue
+        records.append(record)
+    return records
+
+
+def config_key(record: dict) -> str:
+    """What may be averaged over: the resolved config without the seed, and the data version."""
+    config = {key: value for key, value in record.get("config", {}).items() if key != "seed"}
+    return stable_hash({"config": config, "data_version": record.get("data", {}).get("version")})
 
 
 def table_name(record: dict) -> str:
@@ -34,25 +68,60 @@ def table_name(record: dict) -> str:
 
 
 def _group_key(record: dict) -> tuple:
-    return table_name(record), record["label"], record["encoder"], record["protocol"]
+    return table_name(record), record["label"], record["encoder"], record["protocol"], config_key(record)
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _config_view(record: dict) -> dict[str, object]:
+    view = _flatten({k: v for k, v in record.get("config", {}).items() if k != "seed"})
+    view["data version"] = record.get("data", {}).get("version")
+    return view
+
+
+def _describe_differences(rows: list[dict]) -> None:
+    """Set each row's "config": its key, plus the values that differ from the other rows of
+    the same method, variant, encoder and protocol."""
+    siblings: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        siblings[row["label"], row["encoder"], row["protocol"]].append(row)
+    for group in siblings.values():
+        keys = sorted({k for row in group for k in row["view"]})
+        differing = [k for k in keys if len({json.dumps(row["view"].get(k)) for row in group}) > 1]
+        for row in group:
+            listed = [f"{k}={json.dumps(row['view'].get(k))}" for k in differing[:SHOWN_DIFFERENCES]]
+            if len(differing) > SHOWN_DIFFERENCES:
+                listed.append(f"{len(differing) - SHOWN_DIFFERENCES} more")
+            row["config"] = row["config_key"][:6] + (f" ({', '.join(listed)})" if listed else "")
 
 
 def summarise(records: list[dict]) -> dict[str, list[dict]]:
-    """dataset -> rows {label, encoder, protocol, steps, seeds, metric -> (mean, std)}."""
+    """dataset -> rows {label, encoder, protocol, config, steps, seeds, metric -> (mean, std)}."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for record in records:
         groups[_group_key(record)].append(record)
     tables: dict[str, list[dict]] = defaultdict(list)
-    for (dataset, label, encoder, protocol), members in sorted(groups.items()):
-        row = {"label": label, "encoder": encoder, "protocol": protocol,
-               "seeds": sorted(r["seed"] for r in members),
-               "steps": members[0]["training"]["steps"] if members[0]["training"] else 0}
+    for (dataset, label, encoder, protocol, key), members in sorted(groups.items()):
+        training = members[0].get("training")
+        row = {"label": label, "encoder": encoder, "protocol": protocol, "config_key": key,
+               "view": _config_view(members[0]), "seeds": sorted(r["seed"] for r in members),
+               "steps": training["steps"] if training else 0}
         for metric in (*HEADLINE_METRICS, *EXTRA_METRICS):
             values = [r["metrics"][metric] for r in members if r["metrics"].get(metric) is not None]
             finite = [v for v in values if np.isfinite(v)]
             row[metric] = (float(np.mean(finite)), float(np.std(finite))) if finite else None
         row["partial"] = partial_coverage(members)
         tables[dataset].append(row)
+    for rows in tables.values():
+        _describe_differences(rows)
     return tables
 
 
@@ -68,9 +137,18 @@ def partial_coverage(members: list[dict]) -> dict[str, str]:
     return out
 
 
+def direction(metric: str) -> str:
+    """'↓' where lower is better, '' for a confidence half-width, else '↑'."""
+    if metric.endswith("_ci95"):
+        return ""
+    return "↓" if metric in LOWER_IS_BETTER else "↑"
+
+
 def _best(rows: list[dict], metric: str) -> float | None:
+    """The best value of a column, or None when there is nothing to compare (fewer than two
+    rows with a value, or all of them equal)."""
     values = [row[metric][0] for row in rows if row[metric] is not None]
-    if not values:
+    if len(values) < 2 or np.allclose(values, values[0]):
         return None
     return min(values) if metric in LOWER_IS_BETTER else max(values)
 
@@ -99,27 +177,28 @@ def mean_ranks(rows: list[dict]) -> list[float]:
     return list(ranks / len(HEADLINE_METRICS))
 
 
-def render_leaderboard(tables: dict[str, list[dict]]) -> str:
+def render_leaderboard(tables: dict[str, list[dict]], source: str = "results/runs") -> str:
     metrics = (*HEADLINE_METRICS, *EXTRA_METRICS)
     lines = ["# Leaderboard", "",
-             "Generated by `bench report` from the run records in results/runs; do not edit by hand.",
+             f"Generated by `bench report` from the run records in {source}; do not edit by hand.",
              "Metrics in percent (PROTOCOL.md): phase classification at 10 % and 100 % of the training labels,",
-             "phase progression (R²), Kendall's tau, AP@5, DTW accuracy (higher is better), and the exact",
-             "alignment error against ground-truth canonical time (lower is better). Mean ± std over seeds;",
-             "best in bold. Rows are sorted by their mean rank over the headline metrics.", ""]
+             "phase progression (R²), Kendall's tau, AP@5, DTW accuracy (↑ higher is better), and the exact",
+             "alignment error against ground-truth canonical time (↓ lower is better). Mean ± std over the seeds",
+             "of one config (config: its hash, and the values that differ between rows of one method);",
+             "best in bold where rows differ. Rows are sorted by their mean rank over the headline metrics.", ""]
     for dataset, rows in sorted(tables.items()):
         ranked = sorted(zip(mean_ranks(rows), rows), key=lambda pair: pair[0])
         lines += [f"## {dataset}", "",
-                  "| method | " + " | ".join(HEADERS.get(m, m) for m in metrics)
-                  + " | mean rank | encoder | protocol | steps | seeds |",
-                  "|---|" + "---:|" * (len(metrics) + 1) + "---|---|---:|---|"]
+                  "| method | " + " | ".join(f"{HEADERS.get(m, m)} % {direction(m)}" for m in metrics)
+                  + " | mean rank | encoder | protocol | steps | seeds | config |",
+                  "|---|" + "---:|" * (len(metrics) + 1) + "---|---|---:|---|---|"]
         best = {metric: _best(rows, metric) for metric in metrics}
         notes = []
         for rank, row in ranked:
             cells = [_cell(row[m], best[m], len(row["seeds"])) + ("†" if m in row["partial"] else "") for m in metrics]
             seeds = ",".join(str(s) for s in row["seeds"])
             lines.append(f"| {row['label']} | " + " | ".join(cells) + f" | {rank:.1f}"
-                         + f" | {row['encoder']} | {row['protocol']} | {row['steps']} | {seeds} |")
+                         + f" | {row['encoder']} | {row['protocol']} | {row['steps']} | {seeds} | {row['config']} |")
             notes += [f"{row['label']} {HEADERS.get(m, m)}: {cover}" for m, cover in row["partial"].items()]
         if notes:
             lines += ["", "† mean over fewer actions than the dataset has (the run record's `undefined` says why): "
@@ -128,11 +207,29 @@ def render_leaderboard(tables: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
-def write_leaderboard(results_root: Path) -> Path:
-    """Rebuild results/LEADERBOARD.md (atomically) from the run records."""
-    path = Path(results_root) / "LEADERBOARD.md"
+def write_leaderboard(results_root: Path, out: Path | None = None,
+                      warn: Callable[[str], None] | None = None) -> Path:
+    """Write the leaderboard of <results_root>/runs to ``out`` (default
+    <results_root>/LEADERBOARD.md), atomically."""
+    path = Path(out) if out is not None else Path(results_root) / "LEADERBOARD.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".LEADERBOARD.md.tmp")
-    tmp.write_text(render_leaderboard(summarise(load_records(results_root))))
-    os.replace(tmp, path)
+    write_text(path, leaderboard_text(results_root, warn))
     return path
+
+
+def leaderboard_text(results_root: Path, warn: Callable[[str], None] | None = None) -> str:
+    """The leaderboard (Markdown) of the records under <results_root>/runs."""
+    return render_leaderboard(summarise(load_records(results_root, warn)), str(Path(results_root) / "runs"))
+
+
+def is_committed(path: Path) -> bool:
+    """Whether ``path`` is a file tracked by git (e.g. the repository's results/LEADERBOARD.md)."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        out = subprocess.run(["git", "ls-files", "--error-unmatch", path.name], cwd=path.parent,
+                             capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.bounds import MAX_SEED, SEED_BOUNDS, check_value, shown
 from bench.config import build, load_yaml, merge, parse_overrides, to_dict
 from bench.dataset import is_per_action
 from bench.errors import ConfigError, UnknownNameError
@@ -81,13 +82,40 @@ def _section(user: dict[str, Any], name: str) -> dict[str, Any]:
     return dict(value)
 
 
+def _one_name(kind: str, argument: str | None, configured: Any, flag: str) -> str | None:
+    """The name given by a command-line argument or by the config (file or --set), which
+    must agree when both give one."""
+    if argument is not None and configured is not None and configured != argument:
+        raise ConfigError(f"{flag} {argument} but the config sets {kind}={shown(configured)}; "
+                          f"drop one of them or make them agree")
+    return argument if argument is not None else configured
+
+
+def _configured_name(section: dict[str, Any], key: str, where: str) -> str | None:
+    value = section.pop(key, None)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{where}.{key}={shown(value)} has the wrong type; expected a name (text)")
+    return value
+
+
+def resolve_seed(user: dict[str, Any], seed: int | None) -> int:
+    """The run's seed from ``seed:`` in the config (file or --set seed=N) or ``--seed``
+    (they must agree), default 0, checked against numpy's range."""
+    value = _one_name("seed", seed, user.get("seed"), "--seed")
+    value = 0 if value is None else value
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"seed={shown(value)} has the wrong type; expected an integer in [0, {MAX_SEED}]")
+    check_value("seed", value, SEED_BOUNDS, 0)
+    return value
+
+
 def resolve(method: str | None = None, dataset: str | None = None, encoder: str | None = None,
             variant: str | None = None, protocol: str | None = None, seed: int | None = None,
             config_file: str | None = None, overrides: list[str] | None = None,
             values: dict[str, Any] | None = None) -> ResolvedConfig:
-    """Resolve every section. Names given as arguments win over names in the file or
-    overrides only when those do not set them (``--set method.name=tcc`` also works).
-    ``values`` (a run record's resolved config, say) is the layer below the file."""
+    """Resolve every section. A name (or the seed) given both as an argument and in the file
+    or overrides (``--set method.name=tcc``) must agree: a conflict is an error, never a
+    silent override. ``values`` (a run record's resolved config, say) is the layer below the file."""
     user = merge(values or {}, load_yaml(config_file) if config_file else {})
     user = merge(user, parse_overrides(overrides or []))
     recorded_per_action = user.pop("method_per_action", None)   # a record's resolved per-action configs
@@ -96,11 +124,14 @@ def resolve(method: str | None = None, dataset: str | None = None, encoder: str 
         raise ConfigError(unknown_name_message("config section", unknown[0], [*SECTIONS, "seed"]))
     sections = {name: _section(user, name) for name in SECTIONS}
 
-    method_name = sections["method"].pop("name", None) or method or "scl"
-    variant = sections["method"].pop("variant", None) or variant
-    dataset_name = sections["dataset"].pop("name", None) or dataset or "synthetic"
-    encoder_name = sections["encoder"].pop("name", None) or encoder
-    protocol_name = sections["protocol"].pop("name", None) or protocol or "bench"
+    def name(section: str, key: str, argument: str | None, flag: str) -> str | None:
+        return _one_name(f"{section}.{key}", argument, _configured_name(sections[section], key, section), flag)
+
+    method_name = name("method", "name", method, "--method") or "scl"
+    variant = name("method", "variant", variant, "--variant")
+    dataset_name = name("dataset", "name", dataset, "--dataset") or "synthetic"
+    encoder_name = name("encoder", "name", encoder, "--encoder")
+    protocol_name = name("protocol", "name", protocol, "--protocol") or "bench"
 
     method_cls = METHODS.get(method_name)
     encoder_values: dict[str, Any] = {}
@@ -126,11 +157,8 @@ def resolve(method: str | None = None, dataset: str | None = None, encoder: str 
         action_methods = {action: build(method_cls.Config, merge(merge(dataset_defaults, overrides), method_on_top), "method")
                           for action, overrides in dataset_cls.method_action_defaults.get(method_name, {}).items()}
     trainer_values = merge(dataset_cls.trainer_defaults, sections["trainer"])
-    seed_value = user.get("seed", seed if seed is not None else 0)
-    if not isinstance(seed_value, int) or isinstance(seed_value, bool):
-        raise ConfigError(f"seed={seed_value!r} has the wrong type; expected int")
     return ResolvedConfig(
-        seed=seed_value,
+        seed=resolve_seed(user, seed),
         method_name=method_name,
         variant=variant,
         method=build(method_cls.Config, merge(dataset_defaults, method_on_top), "method"),

@@ -4,29 +4,38 @@ Run records live in ``results/runs/<dataset>/<method>[+variant]/<run id>/``; the
 a hash of the resolved config and the dataset version, so asking for a finished run again
 skips it, and an interrupted run resumes from ``results/checkpoints/<run id>.pt``. A run
 directory is written under a temporary name and renamed into place: it is complete or
-absent.
+absent. Everything the user can get wrong (device, data files, protocol values the data
+cannot serve) is checked before anything is written. One process at a time works on a run
+(``results/locks/<run id>.lock``, bench/locks.py): a second asks waits, then finds the record.
+Non-finite metrics are written as JSON null.
 """
 from __future__ import annotations
 
 import csv
 import json
-import os
+import math
 import shutil
+import signal
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import torch
 import yaml
 from rich.console import Console
 
+from bench.atomic import no_space_is_an_error, replace_directory, temporary_sibling, torch_bytes
 from bench.config import stable_hash
 from bench.dataset import Dataset
 from bench.environment import environment, peak_memory_mb
+from bench.errors import ConfigError, DataError
 from bench.figures import plot_training_curve
+from bench.interrupts import RunInterrupted, TrainingStopped, signal_name
+from bench.locks import FileLock
 from bench.progress import make_progress
+from bench.protocol.config import ProtocolConfig
 from bench.protocol.evaluate import evaluate
 from bench.registry import DATASETS
 from bench.run_config import ResolvedConfig
@@ -78,24 +87,85 @@ def _write_loss_log(path: Path, log: list[dict[str, float]]) -> None:
         writer.writerows(log)
 
 
+def json_ready(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None (JSON null, not NaN)."""
+    if isinstance(value, dict):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _write_run_directory(final: Path, record: dict, loss_log: list[dict[str, float]], modules: dict) -> None:
     """Write every file of a run under a temporary name, then rename it into place."""
-    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = temporary_sibling(final)
     tmp.mkdir(parents=True)
     try:
         (tmp / "config.yaml").write_text(yaml.safe_dump(record["config"], sort_keys=False))
-        (tmp / "metrics.json").write_text(json.dumps(record["metrics"], indent=1))
+        (tmp / "metrics.json").write_text(json.dumps(record["metrics"], indent=1, allow_nan=False))
         _write_loss_log(tmp / "loss_log.csv", loss_log)
         if loss_log:
             plot_training_curve(loss_log, tmp / "training_curve.png", f"{record['label']} on {record['dataset']}")
-        torch.save(modules, tmp / "model.pt")
-        (tmp / RECORD).write_text(json.dumps(record, indent=1))
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
+        (tmp / "model.pt").write_bytes(torch_bytes(modules))
+        (tmp / RECORD).write_text(json.dumps(record, indent=1, allow_nan=False))
+        replace_directory(tmp, final)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def read_record(directory: Path) -> dict | None:
+    """The finished record in a run directory, None when there is none; a corrupt one is a
+    DataError naming it."""
+    path = directory / RECORD
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise DataError(f"run record {path} is corrupt ({type(err).__name__}); delete {directory} "
+                        "or rerun with --force") from err
+    if not isinstance(record, dict) or "metrics" not in record:
+        raise DataError(f"run record {path} is not a run record; delete {directory} or rerun with --force")
+    return record
+
+
+def check_protocol_fits(protocol: ProtocolConfig, store: VideoStore) -> None:
+    """Raise ConfigError for protocol values that no action of this dataset can serve:
+    few-shot counts above every action's number of videos the classifier is fitted on (the
+    training split, or the evaluation split where the preset fits there)."""
+    split = "train" if protocol.classifier_fit_split == "train" else "val"
+    counts = {action: 0 for action in store.actions}
+    for video_id in store.split(split):
+        counts[store.action_of(video_id)] += 1
+    most = max(counts.values(), default=0)
+    too_many = [n for n in protocol.few_shot if n > most]
+    if too_many:
+        raise ConfigError(f"protocol.few_shot={list(protocol.few_shot)} asks for {too_many[0]} {split} videos "
+                          f"of an action, but no action of {store.name} has more than {most}; "
+                          f"keep values <= {most}, e.g. --set protocol.few_shot=[1]")
+
+
+def kept_checkpoints(checkpoints: Path, identifier: str) -> list[Path]:
+    """The checkpoints of a run (one, or one per action of a per_action run)."""
+    return sorted(Path(checkpoints).glob(f"{identifier}*.pt"))
+
+
+def interruption(signum: int, checkpoints: Path, identifier: str, stop: TrainingStopped | None,
+                 checkpoint: Path | None) -> RunInterrupted:
+    """The one truthful line after a signal: what was kept and what rerunning does."""
+    name = signal_name(signum)
+    if stop is not None and stop.step is not None:
+        return RunInterrupted(signum, f"interrupted by {name} during training: checkpoint {checkpoint} holds step "
+                                      f"{stop.step}; run the same command again to resume from step {stop.step}")
+    kept = kept_checkpoints(checkpoints, identifier)
+    if not kept:
+        return RunInterrupted(signum, f"interrupted by {name}: nothing to resume; "
+                                      "run the same command again to start the run")
+    return RunInterrupted(signum, f"interrupted by {name}: checkpoint {', '.join(map(str, kept))} is kept; "
+                                  "run the same command again to resume from it")
 
 
 def execute(resolved: ResolvedConfig, results_root: Path, data_root: Path, force: bool = False,
@@ -104,52 +174,77 @@ def execute(resolved: ResolvedConfig, results_root: Path, data_root: Path, force
     trains one model per action (its own checkpoint each) and evaluates every action's
     embeddings from its own model; the protocol averages the metrics over actions."""
     console = console or Console()
-    started = time.perf_counter()
+    device = resolve_device(resolved.trainer.device)
     store = open_dataset(resolved, data_root)
+    store.check()
+    check_protocol_fits(resolved.protocol, store)
     identifier = run_id(resolved, store)
     final = run_directory(results_root, resolved, identifier)
-    if (final / RECORD).is_file() and not force:
-        console.print(f"[dim]{run_label(resolved)} seed {resolved.seed}: finished run {identifier} found, skipped")
-        return RunOutcome(json.loads((final / RECORD).read_text()), final, skipped=True)
+    label = run_label(resolved)
+    skip = f"[dim]{label} seed {resolved.seed}: finished run {identifier} found at {final}, skipped"
+    record = None if force else read_record(final)
+    if record is not None:
+        console.print(skip)
+        return RunOutcome(record, final, skipped=True)
+    lock = Path(results_root) / "locks" / f"{identifier}.lock"
+    with FileLock(lock, f"run {identifier} ({label} seed {resolved.seed})", on_wait=console.print):
+        record = None if force else read_record(final)  # another process may have finished it meanwhile
+        if record is not None:
+            console.print(skip)
+            return RunOutcome(record, final, skipped=True)
+        console.print(f"run {identifier}: {label} on {resolved.dataset_name}, seed {resolved.seed}")
+        return _train_and_record(resolved, store, device, identifier, final, results_root, data_root, console)
 
-    device = resolve_device(resolved.trainer.device)
+
+def _train_and_record(resolved: ResolvedConfig, store: VideoStore, device: torch.device, identifier: str,
+                      final: Path, results_root: Path, data_root: Path, console: Console) -> RunOutcome:
+    started = time.perf_counter()
     train_ids, eval_ids = store.split("train"), store.split("val")
     checkpoints = Path(results_root) / "checkpoints"
     label = run_label(resolved)
-
     units: dict[str | None, TrainedUnit] = {}
-    with make_progress(console) as progress:
-        for action, unit_train, unit_eval in training_units(store, resolved.per_action, train_ids, eval_ids):
-            checkpoint = checkpoint_path(checkpoints, identifier, action)
-            units[action] = train_and_embed(resolved, action, store, unit_train, unit_eval, checkpoint, progress,
-                                            data_root)
-        embedded = time.perf_counter()
-        task = progress.add_task(f"evaluate {label}", total=None, info="")
-        result = evaluate([e for u in units.values() for e in u.train_emb], [e for u in units.values() for e in u.eval_emb],
-                          resolved.protocol, resolved.seed, lambda message: progress.update(task, info=message))
-        progress.update(task, total=1, completed=1, info="done")
-    finished = time.perf_counter()
+    checkpoint = None
+    try:
+        with make_progress(console) as progress:
+            for action, unit_train, unit_eval in training_units(store, resolved.per_action, train_ids, eval_ids):
+                checkpoint = checkpoint_path(checkpoints, identifier, action)
+                units[action] = train_and_embed(resolved, action, store, unit_train, unit_eval, checkpoint, progress,
+                                                data_root)
+            embedded = time.perf_counter()
+            task = progress.add_task(f"evaluate {label}", total=None, info="")
+            result = evaluate([e for u in units.values() for e in u.train_emb],
+                              [e for u in units.values() for e in u.eval_emb],
+                              resolved.protocol, resolved.seed, lambda message: progress.update(task, info=message))
+            progress.update(task, total=1, completed=1, info="done")
+        finished = time.perf_counter()
 
-    config = resolved.as_dict()
-    record = {
-        "run_id": identifier, "label": label, "method": resolved.method_name, "variant": resolved.variant,
-        "dataset": resolved.dataset_name, "encoder": resolved.encoder_name, "protocol": resolved.protocol.name,
-        "seed": resolved.seed, "config": config, "config_hash": stable_hash(config),
-        "data": {"name": store.name, "version": store.version, "store": str(store.root),
-                 "mode": getattr(resolved.dataset, "mode", None),
-                 "splits": {"train": train_ids, "val": eval_ids},
-                 "split_hash": stable_hash({"train": train_ids, "val": eval_ids})},
-        **result.record_fields(),
-        "training": training_summary(units),
-        "timing": {"train_s": round(sum(u.train_s for u in units.values()), 3),
-                   "embed_s": round(sum(u.embed_s for u in units.values()), 3),
-                   "eval_s": round(finished - embedded, 3), "total_s": round(finished - started, 3)},
-        "memory": peak_memory_mb(device),
-        "environment": environment(device),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    modules = units[None].modules if None in units else {action: unit.modules for action, unit in units.items()}
-    _write_run_directory(final, record, combined_loss_log(units), modules)
-    for action in units:
-        checkpoint_path(checkpoints, identifier, action).unlink(missing_ok=True)
+        config = resolved.as_dict()
+        record = json_ready({
+            "run_id": identifier, "label": label, "method": resolved.method_name, "variant": resolved.variant,
+            "dataset": resolved.dataset_name, "encoder": resolved.encoder_name, "protocol": resolved.protocol.name,
+            "seed": resolved.seed, "config": config, "config_hash": stable_hash(config),
+            "data": {"name": store.name, "version": store.version, "store": str(store.root),
+                     "mode": getattr(resolved.dataset, "mode", None),
+                     "splits": {"train": train_ids, "val": eval_ids},
+                     "split_hash": stable_hash({"train": train_ids, "val": eval_ids})},
+            **result.record_fields(),
+            "training": training_summary(units),
+            "timing": {"train_s": round(sum(u.train_s for u in units.values()), 3),
+                       "embed_s": round(sum(u.embed_s for u in units.values()), 3),
+                       "eval_s": round(finished - embedded, 3), "total_s": round(finished - started, 3)},
+            "memory": peak_memory_mb(device),
+            "environment": environment(device),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        })
+        modules = units[None].modules if None in units else {action: unit.modules for action, unit in units.items()}
+        kept = kept_checkpoints(checkpoints, identifier)
+        with no_space_is_an_error(final, "; no run directory was written"
+                                  + (f" and checkpoint {', '.join(map(str, kept))} is kept" if kept else "")):
+            _write_run_directory(final, record, combined_loss_log(units), modules)
+    except KeyboardInterrupt as stop:
+        signum = getattr(stop, "signum", signal.SIGINT)
+        raise interruption(signum, checkpoints, identifier, stop if isinstance(stop, TrainingStopped) else None,
+                           checkpoint) from stop
+    for path in kept_checkpoints(checkpoints, identifier):
+        path.unlink(missing_ok=True)
     return RunOutcome(record, final, skipped=False)

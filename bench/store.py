@@ -10,21 +10,26 @@ Layout of one prepared dataset (a directory)::
 
 ``write_store`` writes into a temporary sibling directory and renames it into place, so a
 store is complete or absent. The tune split is a seeded 20 % of the training videos.
+``VideoStore.check`` reads every array's header (not its data) and rejects a store whose
+files disagree with the manifest (missing, empty, corrupt, wrong dtype, shape or
+resolution), so a damaged store is never trained on. A manifest with ``"generated": true``
+(the synthetic dataset) is rebuilt by deleting it; others by ``bench data prepare``.
 """
 from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from bench.atomic import replace_directory, temporary_sibling
 from bench.errors import DataError
 
 MANIFEST = "manifest.json"
+MANIFEST_KEYS = ("name", "version", "actions", "phases", "splits", "videos")
 
 
 @dataclass
@@ -57,7 +62,7 @@ def write_store(root: Path, name: str, version: str, phases: dict[str, list[str]
                 splits: dict[str, list[str]], videos: Iterable[Video], extra: dict | None = None) -> VideoStore:
     """Write videos and a manifest atomically to ``root``; return the opened store."""
     root = Path(root)
-    tmp = root.parent / f".{root.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = temporary_sibling(root)
     try:
         for sub in ("frames", "labels", "canonical_time"):
             (tmp / sub).mkdir(parents=True)
@@ -85,10 +90,7 @@ def write_store(root: Path, name: str, version: str, phases: dict[str, list[str]
         manifest = {"name": name, "version": version, "actions": sorted(phases), "phases": phases,
                     "splits": splits, "videos": entries, "has_canonical_time": has_time, **(extra or {})}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        if root.exists():
-            shutil.rmtree(root)
-        root.parent.mkdir(parents=True, exist_ok=True)
-        tmp.rename(root)
+        replace_directory(tmp, root)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -105,8 +107,35 @@ class VideoStore:
             raise DataError(f"no video store at {self.root} (missing {MANIFEST}); run `bench data prepare` for it")
         try:
             self.manifest = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path} is corrupt ({err.msg}); delete {self.root} and prepare the dataset again") from err
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise DataError(f"{path} is corrupt ({type(err).__name__}); delete {self.root} and prepare "
+                            "the dataset again") from err
+        if not isinstance(self.manifest, dict) or any(key not in self.manifest for key in MANIFEST_KEYS):
+            raise DataError(f"{path} is not a video-store manifest (it needs {', '.join(MANIFEST_KEYS)}); "
+                            f"delete {self.root} and prepare the dataset again")
+
+    @property
+    def remedy(self) -> str:
+        """How to rebuild this store, for error messages."""
+        if self.manifest.get("generated"):
+            return f"delete {self.root} and run again (it is regenerated)"
+        return f"delete {self.root} and run `bench data prepare {self.name} --src PATH` again"
+
+    def check(self) -> None:
+        """Raise DataError naming the first array file that disagrees with the manifest:
+        missing, empty or corrupt, not uint8 (L, H, W, 3) frames of the manifest's length and
+        resolution, or not (L,) labels. Reads headers only (memory-mapped)."""
+        for video_id, entry in self.manifest["videos"].items():
+            expected = (entry["length"], entry["height"], entry["width"], 3)
+            frames = self._load("frames", video_id, mmap=True)
+            path = self.root / "frames" / f"{video_id}.npy"
+            if frames.dtype != np.uint8 or frames.shape != expected:
+                raise DataError(f"{path} holds {frames.dtype} {frames.shape} but the manifest says uint8 "
+                                f"{expected}; the store is damaged: {self.remedy}")
+            labels = self._load("labels", video_id, mmap=True)
+            if labels.shape != (entry["length"],):
+                raise DataError(f"{self.root / 'labels' / f'{video_id}.npy'} holds {labels.shape} labels but the "
+                                f"manifest says ({entry['length']},); the store is damaged: {self.remedy}")
 
     @property
     def name(self) -> str:
@@ -140,12 +169,15 @@ class VideoStore:
 
     def _load(self, sub: str, video_id: str, mmap: bool = False) -> np.ndarray:
         path = self.root / sub / f"{video_id}.npy"
+        if path.is_file() and path.stat().st_size == 0:
+            raise DataError(f"{path} is empty (0 bytes); the store is damaged: {self.remedy}")
         try:
             return np.load(path, mmap_mode="r" if mmap else None)
         except FileNotFoundError as err:
-            raise DataError(f"{path} is missing; prepare the dataset again") from err
-        except ValueError as err:
-            raise DataError(f"{path} is corrupt ({err}); prepare the dataset again") from err
+            raise DataError(f"{path} is missing; the store is damaged: {self.remedy}") from err
+        except (ValueError, EOFError, OSError) as err:
+            raise DataError(f"{path} is not a readable .npy array ({type(err).__name__}); the store is damaged: "
+                            f"{self.remedy}") from err
 
     def frames(self, video_id: str) -> np.ndarray:
         """(L, H, W, 3) uint8, memory-mapped."""
@@ -164,6 +196,6 @@ class VideoStore:
         labels = self.labels(video_id)
         if len(labels) != frames.shape[0]:
             raise DataError(f"video {video_id}: {frames.shape[0]} frames but {len(labels)} labels; "
-                            "prepare the dataset again")
+                            f"the store is damaged: {self.remedy}")
         return Video(video_id, self.action_of(video_id), frames, labels,
                      self.canonical_time(video_id), self.info(video_id).get("fps", 30.0))

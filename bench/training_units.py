@@ -80,7 +80,8 @@ def train_and_embed(resolved: ResolvedConfig, action: str | None, store: VideoSt
         def on_step(step: int, row: dict[str, float]) -> None:
             progress.update(task, completed=step + 1, info=f"loss {row['loss']:.4f}")
 
-        training = train(encoder, method, loader, resolved.trainer, device, checkpoint, on_step)
+        training = train(encoder, method, loader, resolved.trainer, device, checkpoint, on_step,
+                         say=progress.console.print)
     trained = time.perf_counter()
     encoder.to_device(device)
     task = progress.add_task(f"embed {label}", total=len(train_ids) + len(eval_ids), info="")

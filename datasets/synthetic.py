@@ -29,14 +29,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from scipy import ndimage
 
+from bench.bounds import MAX_SEED, Rule, bounded
 from bench.config import stable_hash, to_dict
 from bench.dataset import Dataset
-from bench.errors import ConfigError, DataError, UnknownNameError
+from bench.errors import DataError, UnknownNameError
+from bench.locks import FileLock
 from bench.registry import register_dataset, unknown_name_message
 from bench.store import MANIFEST, Video, VideoStore, tune_split, write_store
 from datasets._synthetic_render import (
@@ -172,29 +174,25 @@ class SyntheticConfig:
     baseline reached only 46 % phase accuracy after 150 steps (random encoder: 37 %);
     medium and hard are for longer training, on a GPU."""
 
-    seed: int = 0
+    seed: int = bounded(0, ge=0, le=MAX_SEED)
     difficulty: Literal["easy", "medium", "hard"] = "easy"
-    image_size: int = 64
-    train_per_action: int = 16
-    val_per_action: int = 6
-    min_length: int = 40
-    max_length: int = 100
+    image_size: int = bounded(64, ge=16)
+    train_per_action: int = bounded(16, ge=1)
+    val_per_action: int = bounded(6, ge=1)
+    min_length: int = bounded(40, ge=8)
+    max_length: int = bounded(100, ge=8)
     actions: tuple[str, ...] = field(default_factory=lambda: tuple(ACTIONS))
 
-    def __post_init__(self) -> None:
-        for name in self.actions:
-            if name not in ACTIONS:
-                raise UnknownNameError(unknown_name_message("synthetic action", name, list(ACTIONS)))
-        if not self.actions or len(set(self.actions)) != len(self.actions):
-            raise ConfigError(f"dataset.actions={list(self.actions)} must list distinct actions; "
-                              f"choose from {', '.join(ACTIONS)}")
-        if self.image_size < 16:
-            raise ConfigError(f"dataset.image_size={self.image_size} is too small; set it to 16 or more")
-        if not 8 <= self.min_length <= self.max_length:
-            raise ConfigError(f"dataset.min_length={self.min_length}, max_length={self.max_length}: "
-                              "need 8 <= min_length <= max_length")
-        if self.train_per_action < 1 or self.val_per_action < 1:
-            raise ConfigError("dataset.train_per_action and dataset.val_per_action must be at least 1")
+    rules: ClassVar = (
+        Rule(lambda c: all(name in ACTIONS for name in c.actions), error=UnknownNameError,
+             message=lambda c, where: unknown_name_message(
+                 "synthetic action", next(n for n in c.actions if n not in ACTIONS), list(ACTIONS))),
+        Rule(lambda c: c.actions and len(set(c.actions)) == len(c.actions),
+             "{where}.actions={actions} must list distinct actions; choose from " + ", ".join(ACTIONS)),
+        Rule(lambda c: c.min_length <= c.max_length,
+             "{where}.min_length={min_length} is above {where}.max_length={max_length}; "
+             "set min_length <= max_length"),
+    )
 
 
 # ---------------------------------------------------------------- time
@@ -452,8 +450,10 @@ def generate(cfg: SyntheticConfig) -> tuple[dict[str, list[str]], Iterator[Video
 
 @register_dataset("synthetic")
 class Synthetic(Dataset):
-    """Generated on first ``open`` into ``<data_root>/synthetic/<VERSION>-<config hash>``
-    (an atomic write), reused afterwards."""
+    """Rendered stick-figure actions with known phases and canonical time, built on this machine.
+
+    Generated on first ``open`` into ``<data_root>/synthetic/<VERSION>-<config hash>`` (an
+    atomic write, one process at a time under a lock file), reused afterwards."""
 
     Config = SyntheticConfig
     trainer_defaults = {"steps": 300, "lr": 1e-3}
@@ -467,7 +467,9 @@ class Synthetic(Dataset):
     def open(self, data_root: Path) -> VideoStore:
         root = self.root(data_root)
         if not (root / MANIFEST).is_file():
-            self._generate(root)
+            with FileLock(root.with_name(f".{root.name}.lock"), f"generating {root}", on_wait=print):
+                if not (root / MANIFEST).is_file():  # another process may have built it meanwhile
+                    self._generate(root)
         return VideoStore(root)
 
     def _generate(self, root: Path) -> None:
@@ -478,7 +480,7 @@ class Synthetic(Dataset):
         phases = {name: list(ACTIONS[name].phases) for name in self.cfg.actions}
         key_events = {name: list(ACTIONS[name].key_times[1:-1]) for name in self.cfg.actions}
         write_store(build, "synthetic", VERSION, phases, splits, videos,
-                    extra={"config": to_dict(self.cfg), "key_events": key_events})
+                    extra={"config": to_dict(self.cfg), "key_events": key_events, "generated": True})
         try:
             build.rename(root)
         except OSError as err:

@@ -60,7 +60,8 @@ from torch import nn
 from bench.align.distances import pairwise_sq_dist
 from bench.align.smith_waterman import smooth_sw
 from bench.batch import Batch, BatchSpec
-from bench.errors import ConfigError, DataError
+from bench.bounds import bounded
+from bench.errors import DataError
 from bench.method import Method, paper_encoder
 from bench.registry import register_method
 from methods.scl import gaussian_target, sequence_contrastive_loss, soft_target_kl
@@ -158,32 +159,17 @@ class LAC(Method):
 
     @dataclass
     class Config:
-        smoothing: float = 0.8        # t of smax_t; the paper's best of 0.6-0.9
-        temperature: float = 0.8      # L_c's tau (reference code)
-        sigma2: float = 10.0          # frames^2, the Gaussian target's variance (reference code)
-        eps: float = 0.1              # inverted distance 1 / (d + eps); the harness's choice, tuned
-        w_local: float = 0.01         # the paper's weights 0.01 and 1 (module docstring)
-        w_consistency: float = 1.0
-        gap_open: float = 1.0         # initial gap penalties (the paper's initialisation)
-        gap_extend: float = 1.0
-        videos: int = 2
-        frames: int = 64              # the paper's PennAction value; synthetic: 32 (per_dataset_defaults)
-        crop_min: float = 0.5         # not given by the paper; as SCL, tuned
-
-        def __post_init__(self) -> None:
-            for key in ("smoothing", "temperature", "sigma2", "eps", "gap_open", "gap_extend"):
-                value = getattr(self, key)
-                if not (value > 0 and math.isfinite(value)):
-                    raise ConfigError(f"method.{key}={value} must be a finite number > 0; set a positive value")
-            for key in ("w_local", "w_consistency"):
-                if not getattr(self, key) >= 0:
-                    raise ConfigError(f"method.{key}={getattr(self, key)} must be >= 0; set 0 to drop the term")
-            if self.videos < 1:
-                raise ConfigError(f"method.videos={self.videos} must be >= 1; set a positive count")
-            if self.frames < 2:
-                raise ConfigError(f"method.frames={self.frames} is too few to align; set 2 or more")
-            if not 0.0 < self.crop_min <= 1.0:
-                raise ConfigError(f"method.crop_min={self.crop_min} must be in (0, 1]; e.g. 0.5")
+        smoothing: float = bounded(0.8, gt=0)      # t of smax_t; the paper's best of 0.6-0.9
+        temperature: float = bounded(0.8, gt=0)    # L_c's tau (reference code)
+        sigma2: float = bounded(10.0, gt=0)        # frames^2, the Gaussian target's variance (reference code)
+        eps: float = bounded(0.1, gt=0)            # inverted distance 1 / (d + eps); the harness's choice, tuned
+        w_local: float = bounded(0.01, ge=0)       # the paper's weights 0.01 and 1 (module docstring)
+        w_consistency: float = bounded(1.0, ge=0)
+        gap_open: float = bounded(1.0, gt=0)       # initial gap penalties (the paper's initialisation)
+        gap_extend: float = bounded(1.0, gt=0)
+        videos: int = bounded(2, ge=1)
+        frames: int = bounded(64, ge=2, why="too few to align")  # PennAction; synthetic: 32 (per_dataset_defaults)
+        crop_min: float = bounded(0.5, gt=0, le=1)  # not given by the paper; as SCL, tuned
 
     variants: ClassVar[dict[str, dict[str, Any]]] = {
         "full": {},

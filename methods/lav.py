@@ -43,7 +43,7 @@ Departures from the authors' code, and why:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +51,7 @@ import torch.nn.functional as F
 from bench.align.distances import pairwise_sq_dist
 from bench.align.softdtw import soft_dtw
 from bench.batch import Batch, BatchSpec
+from bench.bounds import Rule, bounded
 from bench.errors import ConfigError, DataError
 from bench.method import TCC_ENCODERS, Method
 from bench.registry import register_method
@@ -98,31 +99,20 @@ class LAV(Method):
 
     @dataclass
     class Config:
-        gamma: float = 0.1          # soft-DTW smoothing
-        alpha: float = 0.5          # regulariser weight
-        margin: float = 2.0         # lambda of C-IDM / SFA (squared distance; unit vectors: at most 4)
-        window: float = 10.0        # sigma, in frames of the unit chosen by time_unit
+        gamma: float = bounded(0.1, gt=0)          # soft-DTW smoothing
+        alpha: float = bounded(0.5, ge=0)          # regulariser weight
+        margin: float = bounded(2.0, gt=0)         # lambda of C-IDM / SFA (squared distance; unit vectors: at most 4)
+        window: float = bounded(10.0, ge=0)        # sigma, in frames of the unit chosen by time_unit
         time_unit: TimeUnit = "frames"
         alignment: bool = True      # the soft-DTW term
         regulariser: Regulariser = "cidm"
-        tcc_weight: float = 0.0     # "LAV + TCC": 1.0, the authors' TCC_LAMBDA
-        videos: int = 2
-        frames: int = 20
+        tcc_weight: float = bounded(0.0, ge=0)     # "LAV + TCC": 1.0, the authors' TCC_LAMBDA
+        videos: int = bounded(2, ge=2, why="LAV aligns pairs of videos")
+        frames: int = bounded(20, ge=2, why="too few to align")
 
-        def __post_init__(self) -> None:
-            for key in ("gamma", "margin"):
-                if getattr(self, key) <= 0:
-                    raise ConfigError(f"method.{key}={getattr(self, key)} must be > 0; set a positive value")
-            for key in ("alpha", "window", "tcc_weight"):
-                if getattr(self, key) < 0:
-                    raise ConfigError(f"method.{key}={getattr(self, key)} must be >= 0; set 0 or more")
-            if self.videos < 2:
-                raise ConfigError(f"method.videos={self.videos}: LAV aligns pairs of videos; set 2 or more")
-            if self.frames < 2:
-                raise ConfigError(f"method.frames={self.frames} is too few to align; set 2 or more")
-            if not self.alignment and self.regulariser == "none" and self.tcc_weight == 0:
-                raise ConfigError("LAV with alignment=false, regulariser=none and tcc_weight=0 has no loss; "
-                                  "turn one of them on")
+        rules: ClassVar = (Rule(lambda c: c.alignment or c.regulariser != "none" or c.tcc_weight > 0,
+                                "LAV with {where}.alignment=false, {where}.regulariser=none and "
+                                "{where}.tcc_weight=0 has no loss; turn one of them on"),)
 
     # LAV's encoder (its Sec. 3.4) is TCC's: ResNet-50 conv4c + conv3d context embedder.
     paper_encoders = TCC_ENCODERS

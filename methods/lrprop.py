@@ -52,7 +52,8 @@ from bench.align.distances import pairwise_sq_dist
 from bench.align.hard import dtw_alignment, first_match
 from bench.align.softdtw import soft_dtw
 from bench.batch import Batch, BatchSpec
-from bench.errors import ConfigError, DataError
+from bench.bounds import bounded
+from bench.errors import DataError
 from bench.method import Method, paper_encoder
 from bench.registry import register_method
 from methods.scl import sequence_contrastive_loss
@@ -91,28 +92,14 @@ class LRProp(Method):
 
     @dataclass
     class Config:
-        temperature: float = 0.1    # tau of Eq. 1; not given: SCL's
-        sigma2: float = 10.0        # sigma^2 of Eq. 2 and 7, frames^2; not given: SCL's
-        gamma: float = 0.1          # soft-DTW smoothing; not given: LAV's
-        w_cross: float = 0.4        # Table 5's most common L_cross weight
-        w_dtw: float = 0.001        # Table 5's most common SoftDTW weight
-        videos: int = 2             # the paper's batch of 2 videos
-        frames: int = 240           # Table 5, Pouring
-        crop_min: float = 0.5       # SCL's sampling; not given, tuned
-
-        def __post_init__(self) -> None:
-            for key in ("temperature", "sigma2", "gamma"):
-                if getattr(self, key) <= 0:
-                    raise ConfigError(f"method.{key}={getattr(self, key)} must be > 0; set a positive value")
-            for key in ("w_cross", "w_dtw"):
-                if getattr(self, key) < 0:
-                    raise ConfigError(f"method.{key}={getattr(self, key)} must be >= 0; set 0 or more")
-            if self.videos < 2:
-                raise ConfigError(f"method.videos={self.videos}: LRProp pairs different videos; set 2 or more")
-            if self.frames < 2:
-                raise ConfigError(f"method.frames={self.frames} is too few to align; set 2 or more")
-            if not 0.0 < self.crop_min <= 1.0:
-                raise ConfigError(f"method.crop_min={self.crop_min} must be in (0, 1]; e.g. 0.5")
+        temperature: float = bounded(0.1, gt=0)    # tau of Eq. 1; not given: SCL's
+        sigma2: float = bounded(10.0, gt=0)        # sigma^2 of Eq. 2 and 7, frames^2; not given: SCL's
+        gamma: float = bounded(0.1, gt=0)          # soft-DTW smoothing; not given: LAV's
+        w_cross: float = bounded(0.4, ge=0)        # Table 5's most common L_cross weight
+        w_dtw: float = bounded(0.001, ge=0)        # Table 5's most common SoftDTW weight
+        videos: int = bounded(2, ge=2, why="LRProp pairs different videos")  # the paper's batch of 2 videos
+        frames: int = bounded(240, ge=2, why="too few to align")  # Table 5, Pouring
+        crop_min: float = bounded(0.5, gt=0, le=1)  # SCL's sampling; not given, tuned
 
     variants = {
         "same+cross": {"w_dtw": 0.0},

@@ -37,7 +37,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.batch import Batch, BatchSpec
-from bench.errors import ConfigError, DataError
+from bench.bounds import bounded
+from bench.errors import DataError
 from bench.method import Method
 from bench.registry import register_method
 
@@ -105,25 +106,13 @@ class SCL(Method):
 
     @dataclass
     class Config:
-        temperature: float = 0.1
-        sigma2: float = 10.0       # frames^2 of the original frame indices s
-        projection_hidden: int = 128
-        projection_dim: int = 128
-        videos: int = 2            # METHODS.md: 1-2 videos per step
-        frames: int = 80           # the paper's PennAction value; Pouring 240 (per_dataset_defaults)
-        crop_min: float = 0.5      # not given by the paper; the harness's choice, tuned
-
-        def __post_init__(self) -> None:
-            for key in ("temperature", "sigma2"):
-                if getattr(self, key) <= 0:
-                    raise ConfigError(f"method.{key}={getattr(self, key)} must be > 0; set a positive value")
-            for key in ("projection_hidden", "projection_dim", "videos"):
-                if getattr(self, key) < 1:
-                    raise ConfigError(f"method.{key}={getattr(self, key)} must be >= 1; set a positive count")
-            if self.frames < 2:
-                raise ConfigError(f"method.frames={self.frames} is too few to contrast; set 2 or more")
-            if not 0.0 < self.crop_min <= 1.0:
-                raise ConfigError(f"method.crop_min={self.crop_min} must be in (0, 1]; e.g. 0.5")
+        temperature: float = bounded(0.1, gt=0)
+        sigma2: float = bounded(10.0, gt=0)        # frames^2 of the original frame indices s
+        projection_hidden: int = bounded(128, ge=1)
+        projection_dim: int = bounded(128, ge=1)
+        videos: int = bounded(2, ge=1)             # METHODS.md: 1-2 videos per step
+        frames: int = bounded(80, ge=2, why="too few to contrast")  # PennAction; Pouring 240 (per_dataset_defaults)
+        crop_min: float = bounded(0.5, gt=0, le=1)  # not given by the paper; the harness's choice, tuned
 
     # CARL's encoder: 2 transformer layers for Pouring, 3 for PennAction (METHODS.md).
     paper_encoders = {"pouring": {"name": "resnet50_transformer", "layers": 2},

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.batch import Batch, BatchSpec
+from bench.bounds import bounded
 from bench.errors import ConfigError, DataError
 from bench.method import TCC_ENCODERS, Method
 from bench.registry import register_method
@@ -62,17 +63,9 @@ class Supervised(Method):
 
     @dataclass
     class Config:
-        label_smoothing: float = 0.0  # TCC code's CLASSIFICATION.LABEL_SMOOTHING
-        videos: int = 4               # the harness's choice
-        frames: int = 20              # the harness's choice (TCC's T)
-
-        def __post_init__(self) -> None:
-            if not 0.0 <= self.label_smoothing < 1.0:
-                raise ConfigError(f"method.label_smoothing={self.label_smoothing} must be in [0, 1); e.g. 0.1")
-            if self.videos < 1:
-                raise ConfigError(f"method.videos={self.videos} must be >= 1; set a positive count")
-            if self.frames < 1:
-                raise ConfigError(f"method.frames={self.frames} must be >= 1; set a positive count")
+        label_smoothing: float = bounded(0.0, ge=0, lt=1)  # TCC code's CLASSIFICATION.LABEL_SMOOTHING
+        videos: int = bounded(4, ge=1)             # the harness's choice
+        frames: int = bounded(20, ge=1)            # the harness's choice (TCC's T)
 
     # LAV's supervised row: a 1-layer classifier on its (TCC's) encoder.
     paper_encoders = TCC_ENCODERS

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 from bench.align.snn import cycle_back_logits
 from bench.batch import Batch, BatchSpec
+from bench.bounds import bounded
 from bench.errors import ConfigError, DataError
 from bench.method import TCC_ENCODERS, Method
 from bench.registry import register_method
@@ -114,27 +115,14 @@ class TCC(Method):
 
     @dataclass
     class Config:
-        temperature: float = 0.1
-        variance_lambda: float = 1e-3
+        temperature: float = bounded(0.1, gt=0)
+        variance_lambda: float = bounded(1e-3, ge=0)
         loss_type: LossType = "regression_mse_var"
-        huber_delta: float = 0.1
-        label_smoothing: float = 0.1
-        videos: int = 4        # PennAction (METHODS.md); Pouring: 2, see per_dataset_defaults
-        frames: int = 20       # PennAction; Pouring: 40
+        huber_delta: float = bounded(0.1, gt=0)
+        label_smoothing: float = bounded(0.1, ge=0, lt=1)
+        videos: int = bounded(4, ge=2, why="TCC cycles between videos")  # PennAction (METHODS.md); Pouring: 2
+        frames: int = bounded(20, ge=2, why="too few to align")  # PennAction; Pouring: 40
         normalize_embeddings: bool = False  # TCC does not L2-normalise for regression
-
-        def __post_init__(self) -> None:
-            for key in ("temperature", "huber_delta"):
-                if getattr(self, key) <= 0:
-                    raise ConfigError(f"method.{key}={getattr(self, key)} must be > 0; set a positive value")
-            if self.variance_lambda < 0:
-                raise ConfigError(f"method.variance_lambda={self.variance_lambda} must be >= 0; set 0 or more")
-            if not 0.0 <= self.label_smoothing < 1.0:
-                raise ConfigError(f"method.label_smoothing={self.label_smoothing} must be in [0, 1); e.g. 0.1")
-            if self.videos < 2:
-                raise ConfigError(f"method.videos={self.videos}: TCC cycles between videos; set 2 or more")
-            if self.frames < 2:
-                raise ConfigError(f"method.frames={self.frames} is too few to align; set 2 or more")
 
     variants = {name: {"loss_type": name} for name in LOSS_TYPES}
     # TCC's encoder (Dwibedi et al. 2019, Sec. 4): ResNet-50 conv4c + conv3d context embedder.

@@ -44,7 +44,8 @@ from typing import Any, ClassVar, Literal
 import torch
 
 from bench.batch import Batch, BatchSpec
-from bench.errors import ConfigError, DataError
+from bench.bounds import bounded
+from bench.errors import DataError
 from bench.method import TCC_ENCODERS, Method
 from bench.registry import register_method
 
@@ -102,24 +103,12 @@ class TCN(Method):
 
     @dataclass
     class Config:
-        window: int = 5           # w, original frames (TCC code: POSITIVE_WINDOW)
-        temperature: float = 1.0  # reference: raw dot products; searched
-        reg_lambda: float = 0.002 # TCC code: REG_LAMBDA
-        videos: int = 2           # TCC code's batch size; METHODS.md: 2-4 videos of any action
-        frames: int = 20          # K anchors per video (2K frames are sampled)
+        window: int = bounded(5, ge=1)             # w, original frames (TCC code: POSITIVE_WINDOW)
+        temperature: float = bounded(1.0, gt=0)    # reference: raw dot products; searched
+        reg_lambda: float = bounded(0.002, ge=0)   # TCC code: REG_LAMBDA
+        videos: int = bounded(2, ge=1)             # TCC code's batch size; METHODS.md: 2-4 videos of any action
+        frames: int = bounded(20, ge=2, why="n-pairs needs 2 or more anchors")  # K anchors (2K frames sampled)
         rows: Literal["earlier", "later"] = "earlier"  # n-pairs rows: TCC's TF code "earlier", CARL "later"
-
-        def __post_init__(self) -> None:
-            if self.window < 1:
-                raise ConfigError(f"method.window={self.window} must be >= 1 frame; e.g. 5")
-            if not self.temperature > 0:
-                raise ConfigError(f"method.temperature={self.temperature} must be > 0; set a positive value")
-            if not self.reg_lambda >= 0:
-                raise ConfigError(f"method.reg_lambda={self.reg_lambda} must be >= 0; set 0 or more")
-            if self.videos < 1:
-                raise ConfigError(f"method.videos={self.videos} must be >= 1; set a positive count")
-            if self.frames < 2:
-                raise ConfigError(f"method.frames={self.frames}: n-pairs needs 2 or more anchors; set 2 or more")
 
     # TCC's paper trains its baselines (TCN among them) with its own encoder.
     paper_encoders = TCC_ENCODERS

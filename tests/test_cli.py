@@ -1,4 +1,6 @@
 """The command line: bad input exits non-zero with one clear line and writes nothing."""
+import json
+import re
 import subprocess
 import sys
 
@@ -64,3 +66,79 @@ def test_data_show_writes_a_contact_sheet(tmp_path, monkeypatch, capsys):
     cells = {row[1].strip(): [cell.strip() for cell in row[2:]] for row in rows}
     # action | phases | train | val | tune | frames | length min-max | paper train/val
     assert cells["squat"][:3] == ["4", "1", "1"] and cells["all"][1:4] == ["4", "4", "1"]
+
+
+@pytest.mark.parametrize("command", ["list", "run", "suite", "evaluate", "report", "config", "data"])
+def test_every_subcommand_help_has_an_example(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert stop.value.code == 0 and "example:\n  bench " + command in out
+
+
+def test_list_gives_one_sentence_each(capsys):
+    assert main(["list"]) == 0
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith("  "):
+            description = line.split("  variants:")[0].strip()
+            assert description.endswith(".") and not re.search(r"\.\s+[A-Z]", description), line
+
+
+def test_seed_can_be_set_like_any_value(capsys):
+    assert main(["config", "--set", "seed=5"]) == 0
+    assert capsys.readouterr().out.startswith("seed: 5\n")
+
+
+def _leaderboard_results(root):
+    from test_report import record, write  # noqa: PLC0415 - the report tests' record builder
+
+    write(root, record("a_method_with_a_long_name", 0, 10.0))
+    write(root, record("b", 0, 20.0))
+
+
+def test_report_rows_stay_whole_when_piped(tmp_path, capsys):
+    _leaderboard_results(tmp_path)
+    assert main(["report", "--results", str(tmp_path)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| a_method")]
+    assert len(rows) == 1 and len(rows[0]) > 80 and rows[0].endswith("|")
+
+
+def test_report_does_not_replace_a_committed_leaderboard_unless_asked(tmp_path, capsys):
+    _leaderboard_results(tmp_path)
+    committed = tmp_path / "LEADERBOARD.md"
+    committed.write_text("the committed one\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "add", "LEADERBOARD.md"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], cwd=tmp_path, check=True)
+    assert main(["report", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert committed.read_text() == "the committed one\n" and "not written" in out and "| b |" in out
+    assert main(["report", "--results", str(tmp_path), "--out", str(tmp_path / "mine.md")]) == 0
+    assert "| b |" in (tmp_path / "mine.md").read_text() and committed.read_text() == "the committed one\n"
+    assert main(["report", "--results", str(tmp_path), "--replace"]) == 0
+    assert "| b |" in committed.read_text()
+
+
+def test_report_skips_a_corrupt_record_with_a_warning(tmp_path, capsys):
+    _leaderboard_results(tmp_path)
+    bad = tmp_path / "runs" / "toy" / "c" / "id9"
+    bad.mkdir(parents=True)
+    (bad / "record.json").write_text("")
+    assert main(["report", "--results", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "| b |" in captured.out and f"warning: skipped: run record {bad / 'record.json'} is corrupt" in captured.err
+
+
+def test_run_prints_its_id_first_and_writes_non_finite_metrics_as_null(tmp_path, monkeypatch, capsys):
+    from bad_inputs import RUN  # noqa: PLC0415
+
+    monkeypatch.chdir(tmp_path)
+    assert main(RUN) == 0
+    out = capsys.readouterr().out
+    (directory,) = (tmp_path / "results" / "runs" / "synthetic" / "scl").iterdir()
+    assert out.index(f"run {directory.name}: scl on synthetic, seed 0") < out.index("train scl")
+    text = (directory / "record.json").read_text()
+    metrics = json.loads(text)["metrics"]
+    assert "NaN" not in text and None in metrics.values()  # one action, one val video: no pairs for tau
+    assert json.loads((directory / "metrics.json").read_text()) == metrics

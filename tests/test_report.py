@@ -65,3 +65,62 @@ def test_metric_over_fewer_actions_is_marked():
     row = next(line for line in text.splitlines() if line.startswith("| a "))
     assert row.count("†") == 1 and "**50.00**†" in row
     assert "† mean over fewer actions than the dataset has" in text and "a progress: 2/3 actions" in text
+
+
+def configured(label, seed, value, steps, version="v1"):
+    """A record of a run with a config (trainer.steps differs between configs)."""
+    rec = record(label, seed, value)
+    rec["config"] = {"seed": seed, "method": {"name": label}, "trainer": {"steps": steps}}
+    rec["training"] = {"steps": steps}
+    rec["data"] = {"version": version}
+    return rec
+
+
+def test_runs_of_two_configs_are_kept_apart_and_seeds_of_one_averaged():
+    rows = summarise([configured("a", 0, 10.0, 100), configured("a", 1, 20.0, 100),
+                      configured("a", 0, 70.0, 300)])["toy"]
+    assert len(rows) == 2
+    by_steps = {row["steps"]: row for row in rows}
+    assert by_steps[100]["classification@0.10"] == (15.0, 5.0) and by_steps[100]["seeds"] == [0, 1]
+    assert by_steps[300]["classification@0.10"] == (70.0, 0.0)
+    assert "trainer.steps=100" in by_steps[100]["config"] and "trainer.steps=300" in by_steps[300]["config"]
+    text = render_leaderboard({"toy": rows})
+    assert text.count("| a |") == 2 and "trainer.steps=300" in text
+
+
+def test_config_column_lists_at_most_three_differences():
+    a, b = configured("a", 0, 10.0, 100), configured("a", 0, 20.0, 200)
+    b["config"]["method"] = {"name": "a", "x": 1, "y": 2, "z": 3}
+    rows = summarise([a, b])["toy"]
+    assert all(row["config"].endswith("1 more)") for row in rows)  # x, y, z, trainer.steps differ
+
+
+def test_data_versions_are_kept_apart():
+    rows = summarise([configured("a", 0, 10.0, 100, "v1"), configured("a", 1, 20.0, 100, "v2")])["toy"]
+    assert len(rows) == 2 and all("data version" in row["config"] for row in rows)
+
+
+def test_one_row_or_equal_rows_are_not_bold():
+    assert "**" not in render_leaderboard(summarise([record("alone", 0, 50.0)]))
+    assert "**" not in render_leaderboard(summarise([record("a", 0, 50.0), record("b", 0, 50.0)]))
+
+
+def test_headers_say_unit_and_direction():
+    text = render_leaderboard(summarise([record("a", 0, 50.0)]))
+    assert "class@0.1 % ↑" in text and "align err % ↓" in text
+
+
+def test_bad_record_is_skipped_with_a_warning_naming_it(tmp_path):
+    write(tmp_path, record("good", 0, 10.0))
+    broken = tmp_path / "runs" / "toy" / "bad" / "id0"
+    broken.mkdir(parents=True)
+    (broken / "record.json").write_text('{"run_id": "cut sho')
+    partial = tmp_path / "runs" / "toy" / "partial" / "id1"
+    partial.mkdir(parents=True)
+    (partial / "record.json").write_text('{"label": "partial"}')
+    warnings = []
+    records = load_records(tmp_path, warnings.append)
+    assert [r["label"] for r in records] == ["good"]
+    assert len(warnings) == 2 and str(broken / "record.json") in warnings[0] and "is corrupt" in warnings[0]
+    assert str(partial / "record.json") in warnings[1] and "is not a run record" in warnings[1]
+    assert "| good |" in write_leaderboard(tmp_path).read_text()

@@ -78,12 +78,12 @@ def test_failed_evaluation_leaves_nothing(tmp_path, monkeypatch):
 def test_interrupted_run_resumes_from_checkpoint(tmp_path, monkeypatch):
     original = training_units.train
 
-    def interrupted(encoder, method, loader, cfg, device, checkpoint, on_step):
+    def interrupted(encoder, method, loader, cfg, device, checkpoint, on_step, **kwargs):
         def stop(step, row):
             on_step(step, row)
             if step == 1:
                 raise KeyboardInterrupt
-        return original(encoder, method, loader, cfg, device, checkpoint, stop)
+        return original(encoder, method, loader, cfg, device, checkpoint, stop, **kwargs)
 
     monkeypatch.setattr(training_units, "train", interrupted)
     with pytest.raises(KeyboardInterrupt):

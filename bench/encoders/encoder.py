@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from bench.augment import to_float_frames
+from bench.bounds import Rule, bounded
 from bench.sampling import context_indices
 
 
@@ -24,21 +25,29 @@ class EncoderConfig:
     """Shared encoder hyperparameters, CPU defaults; the papers' ResNet-50 encoders have
     their own configs in bench/encoders/zoo.py."""
 
-    image_size: int = 64
-    embed_dim: int = 128
-    hidden: int = 128
-    layers: int = 2
-    heads: int = 4
-    dropout: float = 0.1
+    image_size: int = bounded(64, ge=16)
+    embed_dim: int = bounded(128, ge=1)
+    hidden: int = bounded(128, ge=1)
+    layers: int = bounded(2, ge=0)
+    heads: int = bounded(4, ge=1)
+    dropout: float = bounded(0.1, ge=0, lt=1)
     positional: bool = False
     pool: Literal["avg", "max", "flatten"] = "flatten"
-    context_frames: int = 1
-    context_stride: int = 15
-    cnn_channels: tuple[int, ...] = (16, 32, 64, 128)
+    context_frames: int = bounded(1, ge=1)
+    context_stride: int = bounded(15, ge=1)
+    cnn_channels: tuple[int, ...] = bounded((16, 32, 64, 128), ge=1)
     weights: str | None = None
     frozen_until: Literal["none", "stem", "layer1", "layer2", "layer3", "layer4"] = "layer3"
-    chunk: int = 256
+    chunk: int = bounded(256, ge=1)
     """frames per backbone call when embedding a whole video (memory bound)."""
+
+    rules: ClassVar = (
+        Rule(lambda c: c.hidden % c.heads == 0,
+             "{where}.heads={heads} does not divide {where}.hidden={hidden} (attention splits the width "
+             "into equal heads); set heads to a divisor of hidden, e.g. 4 for 128"),
+        Rule(lambda c: len(c.cnn_channels) >= 1, "{where}.cnn_channels is empty; give at least one width, "
+             "e.g. [16, 32, 64, 128]"),
+    )
 
 
 class Encoder(nn.Module):

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from bench.bounds import bounded
+
 HEADLINE_METRICS = ("classification@0.10", "classification@1.00", "progression",
                     "kendalls_tau", "ap@5", "dtw_accuracy")
 """The leaderboard columns and the default tuning objective (their mean), in percent."""
@@ -27,21 +29,21 @@ class ProtocolConfig:
     """Remove frames labelled -1 from every video before every metric (CARL's loader does);
     otherwise they are only left out of the labelled metrics and still count in time."""
     classifier: Literal["svc", "logreg"] = "svc"
-    svc_c: float = 1.0
+    svc_c: float = bounded(1.0, gt=0)
     svc_gamma: Literal["centred_scale", "scale"] = "centred_scale"
     classifier_fit_split: Literal["train", "evaluation"] = "train"
     """Where classification and few-shot take their labelled videos. "evaluation" is the LAV
     code's leak (the classifier is fitted on the videos it is scored on); only ``lav`` sets it."""
-    fractions: tuple[float, ...] = (0.10, 0.25, 0.50, 0.75, 1.00)
+    fractions: tuple[float, ...] = bounded((0.10, 0.25, 0.50, 0.75, 1.00), gt=0, le=1)
     fraction_count: Literal["ceil", "floor"] = "ceil"
     """Videos per fraction: max(1, ceil(f N)) or, as every paper's code, max(1, floor(f N))."""
     fraction_selection: Literal["random", "first"] = "random"
-    fraction_draws: int = 5
-    few_shot: tuple[int, ...] = (1, 2, 5, 10)
-    few_shot_episodes: int = 50
-    tau_stride: int = 5
-    ap_stride: int = 5
-    ap_ks: tuple[int, ...] = (1, 5, 10, 15)
+    fraction_draws: int = bounded(5, ge=1)
+    few_shot: tuple[int, ...] = bounded((1, 2, 5, 10), ge=1)
+    few_shot_episodes: int = bounded(50, ge=1)
+    tau_stride: int = bounded(5, ge=1)
+    ap_stride: int = bounded(5, ge=1)
+    ap_ks: tuple[int, ...] = bounded((1, 5, 10, 15), ge=1)
     ap_pool: Literal["other_videos", "own_video"] = "other_videos"
     """AP@K neighbours: the sampled frames of the other evaluation videos (CARL), or the
     query's own video with the query itself counted (the LAV code)."""

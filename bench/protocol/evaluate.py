@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from bench.bounds import check_config
 from bench.config import build
 from bench.errors import ConfigError, DataError, UnknownNameError
 from bench.protocol.alignment import alignment_error, dtw_accuracy, dtw_paths
@@ -46,26 +47,7 @@ def resolve_protocol(values: dict[str, Any] | None = None) -> ProtocolConfig:
         raise ConfigError(f"protocol.name={name!r} has the wrong type; expected one of {sorted(PRESETS)}")
     if name not in PRESETS:
         raise UnknownNameError(unknown_name_message("protocol preset", name, list(PRESETS)))
-    cfg = build(ProtocolConfig, {**PRESETS[name], **values}, "protocol")
-    check_protocol(cfg)
-    return cfg
-
-
-def check_protocol(cfg: ProtocolConfig) -> None:
-    """Raise ConfigError for values no metric can use (a fraction outside (0, 1], a stride of 0, ...)."""
-    problems = [
-        (all(0 < f <= 1 for f in cfg.fractions), "protocol.fractions must lie in (0, 1]; e.g. [0.1, 1.0]"),
-        (cfg.fraction_draws >= 1, "protocol.fraction_draws must be >= 1; set 1 for a single draw"),
-        (all(n >= 1 for n in cfg.few_shot), "protocol.few_shot must hold video counts >= 1; e.g. [1, 5]"),
-        (cfg.few_shot_episodes >= 1, "protocol.few_shot_episodes must be >= 1; the protocol uses 50"),
-        (cfg.tau_stride >= 1, "protocol.tau_stride must be >= 1; the protocol uses 5"),
-        (cfg.ap_stride >= 1, "protocol.ap_stride must be >= 1; the protocol uses 5"),
-        (all(k >= 1 for k in cfg.ap_ks), "protocol.ap_ks must hold K values >= 1; e.g. [1, 5, 10, 15]"),
-        (cfg.svc_c > 0, "protocol.svc_c must be > 0; the protocol uses 1.0"),
-    ]
-    for ok, message in problems:
-        if not ok:
-            raise ConfigError(message)
+    return build(ProtocolConfig, {**PRESETS[name], **values}, "protocol")
 
 
 def check_videos(videos: list[VideoEmbedding], split: str) -> None:
@@ -184,7 +166,7 @@ def prepare_videos(videos: list[VideoEmbedding], cfg: ProtocolConfig) -> list[Vi
 def evaluate(train: list[VideoEmbedding], evaluation: list[VideoEmbedding], cfg: ProtocolConfig, seed: int,
              progress: Callable[[str], None] | None = None) -> ProtocolResult:
     """Every enabled metric (percent), computed per action and averaged over actions."""
-    check_protocol(cfg)
+    check_config(cfg, "protocol")
     if not evaluation:
         raise DataError("the evaluation split has no videos; check the dataset's splits")
     check_videos(train, "train")
