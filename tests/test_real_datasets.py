@@ -164,14 +164,14 @@ def test_interrupted_per_action_run_resumes_each_model(tmp_path, monkeypatch):
     original = training_units.train
     calls = []
 
-    def interrupted(encoder, method, loader, cfg, device, checkpoint, on_step):
+    def interrupted(encoder, method, loader, cfg, device, checkpoint, on_step, **kwargs):
         calls.append(checkpoint.name)
 
         def stop(step, row):
             on_step(step, row)
             if len(calls) == 2 and step == 1:          # the second action's model, during its step 1
                 raise KeyboardInterrupt
-        return original(encoder, method, loader, cfg, device, checkpoint, stop)
+        return original(encoder, method, loader, cfg, device, checkpoint, stop, **kwargs)
 
     monkeypatch.setattr(training_units, "train", interrupted)
     with pytest.raises(KeyboardInterrupt):
