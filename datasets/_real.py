@@ -21,8 +21,9 @@ them into ``<data_root>/<name>/`` with ``bench.store.write_store``:
   ``phases_without_frames`` (a subset of the data, or labels filed under the wrong action).
 
 The store is written under a private name next to its place and renamed into place when it
-is complete (an older store is replaced only then): an interrupted or failed prepare leaves
-nothing behind, and running it again starts over.
+is complete (an older store is replaced only then, bench.atomic.replace_directory): an
+interrupted or failed prepare leaves nothing behind, and running it again starts over. One
+prepare of a store at a time: a second is refused with one line (a lock file beside it).
 
 Each adapter's facts from the papers and their code (phase counts, split sizes, per-action
 defaults, protocol details) are data: ``datasets/<name>.yaml`` beside the adapter.
@@ -32,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +42,10 @@ import numpy as np
 import yaml
 from rich.console import Console
 
+from bench.atomic import replace_directory, temporary_sibling
 from bench.dataset import Dataset, PrepareOptions
 from bench.errors import DataError
+from bench.locks import FileLock
 from bench.progress import make_progress
 from bench.store import MANIFEST, Video, VideoStore, tune_split, write_store
 
@@ -112,15 +114,6 @@ def check_splits(sources: list[SourceVideo], src: Path, expected: str) -> dict[s
     return splits
 
 
-def _replace_dir(build: Path, root: Path) -> None:
-    """Move the complete store ``build`` to ``root``, replacing an older store there."""
-    old = root.with_name(f".{root.name}.old-{uuid.uuid4().hex[:8]}")
-    if root.exists():
-        root.rename(old)
-    build.rename(root)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def convert(name: str, version: str, sources: list[SourceVideo], phases: dict[str, list[str]], splits: dict[str, list[str]],
             root: Path, options: PrepareOptions, extra: dict[str, Any]) -> VideoStore:
     """Decode every source video and write the store at ``root`` (module docstring)."""
@@ -149,7 +142,9 @@ def convert(name: str, version: str, sources: list[SourceVideo], phases: dict[st
 
     root = Path(root)
     root.parent.mkdir(parents=True, exist_ok=True)
-    build = root.with_name(f".{root.name}.build-{uuid.uuid4().hex[:8]}")
+    build = temporary_sibling(root)
+    lock = FileLock(root.with_name(f".{root.name}.lock"), f"preparing {root}", wait=False)
+    lock.acquire()  # a second prepare of the same store at the same time is refused with one line
     try:
         with make_progress(console) as progress:
             task = progress.add_task(f"prepare {name}", total=len(sources), info="")
@@ -163,8 +158,9 @@ def convert(name: str, version: str, sources: list[SourceVideo], phases: dict[st
         manifest.update(version=f"{version}-{content[:12]}", content_hash=content, resampled=resampled,
                         phases_without_frames=unlabelled, image_size=options.size)
         (build / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        _replace_dir(build, root)
+        replace_directory(build, root)
     finally:
+        lock.release()
         if build.exists():
             shutil.rmtree(build)
     return VideoStore(root)
