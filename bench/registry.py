@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
+import threading
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -23,19 +24,22 @@ T = TypeVar("T")
 
 PLUGIN_PACKAGES = ("methods", "datasets", "bench.encoders")
 _loaded = False
+_loading = threading.RLock()
 
 
 def load_plugins() -> None:
-    """Import every module of the plugin packages once, so their decorators run."""
+    """Import every module of the plugin packages once, so their decorators run. Thread-safe:
+    a second thread waits until the first has imported them all."""
     global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for package_name in PLUGIN_PACKAGES:
-        package = importlib.import_module(package_name)
-        for module in pkgutil.iter_modules(package.__path__):
-            if not module.name.startswith("_"):
-                importlib.import_module(f"{package_name}.{module.name}")
+    with _loading:
+        if _loaded:
+            return
+        for package_name in PLUGIN_PACKAGES:
+            package = importlib.import_module(package_name)
+            for module in pkgutil.iter_modules(package.__path__):
+                if not module.name.startswith("_"):
+                    importlib.import_module(f"{package_name}.{module.name}")
+        _loaded = True
 
 
 def unknown_name_message(kind: str, name: str, known: list[str]) -> str:
