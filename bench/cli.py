@@ -157,6 +157,15 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             console.print(f"written: {path}")
 
 
+def cmd_ablate(args: argparse.Namespace) -> None:
+    from bench.ablate import plan, run_ablation  # noqa: PLC0415 - only this command needs it
+
+    plans = plan(args.paper, args.dataset, args.seeds, args.overrides, args.tuned, args.config_file)
+    run_ablation(args.paper, plans, args.results, args.data, args.list, console)
+    if not args.list:
+        console.print(f"now `bench report --results {args.results}` writes results/papers/{args.paper}.md")
+
+
 def cmd_config(args: argparse.Namespace) -> None:
     console.print(yaml.safe_dump(_resolve(args, args.method, args.seed).as_dict(), sort_keys=False), end="")
 
@@ -221,7 +230,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=Path("data"))
     p.set_defaults(func=cmd_evaluate)
 
-    p = _subcommand(sub, "config", "print the resolved config of a run (YAML)")
+    p = sub.add_parser("ablate", help="train every row of a paper's ablation tables under the paper's protocol",
+                       epilog="example: bench ablate --paper lav --dataset synthetic --seeds 0 1 2")
+    p.add_argument("--paper", required=True, help="lav, lrprop, lac or tcc")
+    p.add_argument("--dataset", default=None, help="dataset name (default synthetic)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--tuned", action="store_true", help="use the tuned configs of each row (none exist yet)")
+    p.add_argument("--list", action="store_true", help="print the plan and its run count, run nothing")
+    p.add_argument("--config", dest="config_file", help="YAML file applied to every row")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one config value for every row, e.g. --set trainer.steps=100")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--data", type=Path, default=Path("data"))
+    p.set_defaults(func=cmd_ablate)
+
+    p = sub.add_parser("config", help="print the resolved config of a run")
     _add_config_args(p)
     p.add_argument("--seed", type=int, default=None, help="the run's seed (default 0)")
     p.set_defaults(func=cmd_config)
