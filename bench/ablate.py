@@ -39,6 +39,9 @@ class Ablation:
     protocol_overrides: tuple[str, ...] = ()
     """Protocol values set on top of the paper's preset, each with its reason in ``why``."""
     why: str = ""
+    candidates: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(table, variants): harness rows shown in a paper table that no paper row maps to (the
+    paper's row label was lost in extraction, so which variant it is stays open)."""
 
 
 ABLATIONS: dict[str, Ablation] = {
@@ -48,9 +51,11 @@ ABLATIONS: dict[str, Ablation] = {
                     "the lav preset leaves phase progression out (the LAV code has it commented out), but "
                     "LAV's Tables 1 and 3 report it: it is computed as TCC's code does (the preset's "
                     "phase-end events and unregularised regression)"),
-    "lrprop": Ablation("lrprop", ("same+cross", "same+dtw", "same+cross+dtw"), "Table 3 (loss components)"),
+    "lrprop": Ablation("lrprop", ("same+cross", "same+dtw", "same+cross+dtw"), "Table 3 (loss components)",
+                       candidates=(("3", ("same+cross", "same+dtw")),)),
     "lac": Ablation("lac", ("contrastive", "contrastive+local", "full", "t0.6", "t0.7", "t0.8", "t0.9"),
-                    "Table 5 (loss components) and Table 4 (smoothing)"),
+                    "Table 5 (loss components) and Table 4 (smoothing)",
+                    candidates=(("5", ("contrastive+local",)),)),
     "tcc": Ablation("tcc", ("regression_mse_var", "regression_mse", "regression_huber", "classification"),
                     "the loss types (no TCC table is in the project's data: measured only)"),
 }

@@ -140,6 +140,8 @@ def cmd_report(args: argparse.Namespace) -> None:
     protocols = write_protocols(args.results)
     if protocols is not None:
         console.print(f"protocols side by side: {protocols}")
+    from bench.paper_report import write_paper_reports  # noqa: PLC0415 - matplotlib only when reporting
+    console.print("\n".join(f"papers beside the harness: {page}" for page in write_paper_reports(args.results)))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:

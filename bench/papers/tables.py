@@ -36,6 +36,8 @@ PAPER_TITLES = {
 }
 
 COLUMN_KEYS = ("labels", "k", "action")
+GROUPING_KEYS = ("loss_group", "loss_row")
+"""Setting keys that only group rows whose names already differ: left out of the row name."""
 UNSTATED_FRACTION = "classification (label fraction not stated)"
 """LAV Table 5 does not say its label fraction: no protocol metric matches, nothing is compared."""
 METRIC_KEYS = {
@@ -167,7 +169,8 @@ def _cell(row: dict[str, str], path: Path) -> tuple[str, str, Column, float]:
         raise DataError(f"{path}: cell {row['method']} {row['metric']} '{row['setting']}' = '{row['value']}' "
                         f"cannot be read ({err!r}); fix the setting or the value") from err
     row_setting = ";".join(f"{k}={v}" for k, v in setting.items() if k not in COLUMN_KEYS)
-    name = row["method"] + (f" ({row_setting})" if row_setting else "")
+    shown = ";".join(f"{k}={v}" for k, v in setting.items() if k not in (*COLUMN_KEYS, *GROUPING_KEYS))
+    name = row["method"] + (f" ({shown})" if shown else "")
     return name, row_setting, Column(row["dataset"], metric, setting.get("action")), value
 
 
