@@ -168,6 +168,27 @@ def cmd_ablate(args: argparse.Namespace) -> None:
         console.print(f"now `bench report --results {args.results}` writes results/papers/{args.paper}.md")
 
 
+def cmd_align(args: argparse.Namespace) -> None:
+    from bench.align_view import align_videos  # noqa: PLC0415 - matplotlib only when drawing
+
+    path, result = align_videos(args.run, args.videos[0], args.videos[1], args.results, args.data, args.out)
+    error = "" if result.error is None else f"; alignment error {result.error:.2f} % of the action"
+    console.print(f"DTW path of {len(result.path)} cells{error}\nalignment: {path}")
+
+
+def cmd_retrieve(args: argparse.Namespace) -> None:
+    from bench.retrieve_view import retrieve  # noqa: PLC0415 - matplotlib only when drawing
+
+    path, neighbours = retrieve(args.run, args.video, args.frame, args.k, args.results, args.data, args.out)
+    table = Table(title=f"{args.k} nearest frames to {args.video} frame {args.frame}")
+    for column in ("video", "frame", "phase", "squared distance", "same phase"):
+        table.add_column(column)
+    for n in neighbours:
+        table.add_row(n.video_id, str(n.frame), n.phase, f"{n.distance:.4g}", "yes" if n.same_phase else "no")
+    console.print(table)
+    console.print(f"retrieval: {path}")
+
+
 def cmd_config(args: argparse.Namespace) -> None:
     console.print(yaml.safe_dump(_resolve(args, args.method, args.seed).as_dict(), sort_keys=False), end="")
 
@@ -245,6 +266,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, default=Path("results"))
     p.add_argument("--data", type=Path, default=Path("data"))
     p.set_defaults(func=cmd_ablate)
+
+    p = sub.add_parser("align", help="draw two videos aligned by DTW on a finished run's embeddings",
+                       epilog="example: bench align --run 3f2a --videos pour_val_000 pour_val_001")
+    p.add_argument("--run", required=True, help="run directory or run id (a unique prefix is enough)")
+    p.add_argument("--videos", nargs=2, required=True, metavar=("A", "B"), help="two video ids of the run's dataset")
+    p.add_argument("--out", type=Path, help="PNG path (default results/figures/align_<run>_<A>_<B>.png)")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--data", type=Path, default=Path("data"))
+    p.set_defaults(func=cmd_align)
+
+    p = sub.add_parser("retrieve", help="draw the K nearest frames of other videos to one frame",
+                       epilog="example: bench retrieve --run 3f2a --video pour_val_000 --frame 40")
+    p.add_argument("--run", required=True, help="run directory or run id (a unique prefix is enough)")
+    p.add_argument("--video", required=True, help="the query video's id")
+    p.add_argument("--frame", type=int, required=True, help="the query frame (0-based)")
+    p.add_argument("--k", type=int, default=5, help="neighbours to show (default 5)")
+    p.add_argument("--out", type=Path, help="PNG path (default results/figures/retrieve_<run>_<video>_<frame>.png)")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--data", type=Path, default=Path("data"))
+    p.set_defaults(func=cmd_retrieve)
 
     p = sub.add_parser("config", help="print the resolved config of a run")
     _add_config_args(p)

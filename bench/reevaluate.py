@@ -15,13 +15,16 @@ Under the run's own protocol and ``val`` the result equals the record's metrics 
 from __future__ import annotations
 
 import json
+import os
+import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 from rich.console import Console
 
-from bench.atomic import write_text
+from bench.encoders.encoder import Encoder
 from bench.environment import git_state
 from bench.errors import DataError, UnknownNameError
 from bench.feature_cache import open_feature_cache
@@ -87,15 +90,26 @@ def split_ids(store: VideoStore, record: dict, split: str) -> tuple[list[str], l
     return [v for v in train if v not in set(tune)], tune
 
 
-def reevaluate(run: str, protocols: list[str | None], split: str, results_root: Path, data_root: Path,
-               console: Console | None = None) -> dict[str, Path]:
-    """Embed one run's splits once, score them under each protocol; return protocol -> written file."""
-    console = console or Console()
-    if split not in SPLITS:
-        raise UnknownNameError(unknown_name_message("split", split, list(SPLITS)))
-    for name in protocols:
-        if name is not None and name not in PRESETS:
-            raise UnknownNameError(unknown_name_message("protocol preset", name, list(PRESETS)))
+@dataclass
+class TrainedRun:
+    """A finished run with its trained encoders restored (eval mode, on its device) and its dataset:
+    ``encoders`` is {None: encoder}, or one per action for a per_action run."""
+
+    directory: Path
+    record: dict
+    resolved: ResolvedConfig
+    store: VideoStore
+    encoders: dict[str | None, Encoder]
+    device: torch.device
+
+    def encoder_for(self, action: str) -> Encoder:
+        """The encoder that embeds videos of ``action``."""
+        return self.encoders[None] if None in self.encoders else self.encoders[action]
+
+
+def open_trained_run(run: str, results_root: Path, data_root: Path) -> TrainedRun:
+    """The run ``run`` (directory or id prefix) with its weights loaded from model.pt and the
+    dataset version it was trained on; a missing model or another data version is a DataError."""
     run_dir = find_run(results_root, run)
     record, resolved = load_run(run_dir, None)
     store = open_dataset(resolved, data_root)
@@ -108,6 +122,23 @@ def reevaluate(run: str, protocols: list[str | None], split: str, results_root: 
                         f"`bench run --method {record['method']} --seed {record['seed']} --force` to re-create it")
     device = resolve_device(resolved.trainer.device)
     encoders = saved_encoders(resolved, torch.load(model_path, map_location="cpu", weights_only=True), device)
+    for encoder in encoders.values():
+        encoder.eval()
+    return TrainedRun(run_dir, record, resolved, store, encoders, device)
+
+
+def reevaluate(run: str, protocols: list[str | None], split: str, results_root: Path, data_root: Path,
+               console: Console | None = None) -> dict[str, Path]:
+    """Embed one run's splits once, score them under each protocol; return protocol -> written file."""
+    console = console or Console()
+    if split not in SPLITS:
+        raise UnknownNameError(unknown_name_message("split", split, list(SPLITS)))
+    for name in protocols:
+        if name is not None and name not in PRESETS:
+            raise UnknownNameError(unknown_name_message("protocol preset", name, list(PRESETS)))
+    trained = open_trained_run(run, results_root, data_root)
+    run_dir, record, store, encoders, device = (trained.directory, trained.record, trained.store, trained.encoders,
+                                                trained.device)
     fit_ids, score_ids = split_ids(store, record, split)
     written = {}
     with make_progress(console) as progress:
