@@ -27,30 +27,8 @@ from bench.report import direction, is_committed, leaderboard_text, write_leader
 from bench.run_config import resolve
 from bench.runner import execute
 
-console = Console(soft_wrap=True)  # piped output keeps long lines (table rows) whole
-
-
-def warn(message: str) -> None:
-    """A warning on stderr (e.g. a run record that is skipped)."""
-    print(f"warning: {message}", file=sys.stderr)
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (``error: ...; see bench run --help``), exit status 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"error: {message}; see {self.prog} --help\n")
-
-
-EXAMPLES = {
-    "list": "bench list methods",
-    "run": "bench run --method tcc --variant classification --set trainer.steps=500 --seed 1",
-    "suite": "bench suite --dataset synthetic --methods scl tcc --seeds 0 1 2",
-    "evaluate": "bench evaluate --run 3f2a --protocol tcc carl lav",
-    "report": "bench report --results my_results        # writes my_results/LEADERBOARD.md",
-    "config": "bench config --method scl --set method.temperature=0.2",
-    "data": "bench data prepare pouring --src ~/pouring_tfrecords --set encoder.image_size=224",
-}
+console = Console()
+RUN_HELP = "run directory or run id (a unique prefix is enough)"
 
 
 def _add_config_args(parser: argparse.ArgumentParser, with_method: bool = True) -> None:
@@ -64,6 +42,10 @@ def _add_config_args(parser: argparse.ArgumentParser, with_method: bool = True) 
     parser.add_argument("--config", dest="config_file", help="YAML file with method:/dataset:/encoder:/trainer:/protocol: sections")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override one config value, e.g. --set trainer.steps=100 (repeatable)")
+    _add_paths(parser)
+
+
+def _add_paths(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", type=Path, default=Path("results"), help="results directory")
     parser.add_argument("--data", type=Path, default=Path("data"), help="prepared-data directory")
 
@@ -249,8 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", nargs="+", help=f"protocol presets ({', '.join(PRESETS)}; default: the run's own)")
     p.add_argument("--split", default="val", choices=["val", "tune"],
                    help="val: fit on train, score val (default); tune: fit on train minus tune, score tune")
-    p.add_argument("--results", type=Path, default=Path("results"))
-    p.add_argument("--data", type=Path, default=Path("data"))
+    _add_paths(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("ablate", help="train every row of a paper's ablation tables under the paper's protocol",
@@ -263,28 +244,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", dest="config_file", help="YAML file applied to every row")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one config value for every row, e.g. --set trainer.steps=100")
-    p.add_argument("--results", type=Path, default=Path("results"))
-    p.add_argument("--data", type=Path, default=Path("data"))
+    _add_paths(p)
     p.set_defaults(func=cmd_ablate)
 
     p = sub.add_parser("align", help="draw two videos aligned by DTW on a finished run's embeddings",
                        epilog="example: bench align --run 3f2a --videos pour_val_000 pour_val_001")
-    p.add_argument("--run", required=True, help="run directory or run id (a unique prefix is enough)")
+    p.add_argument("--run", required=True, help=RUN_HELP)
     p.add_argument("--videos", nargs=2, required=True, metavar=("A", "B"), help="two video ids of the run's dataset")
     p.add_argument("--out", type=Path, help="PNG path (default results/figures/align_<run>_<A>_<B>.png)")
-    p.add_argument("--results", type=Path, default=Path("results"))
-    p.add_argument("--data", type=Path, default=Path("data"))
+    _add_paths(p)
     p.set_defaults(func=cmd_align)
 
     p = sub.add_parser("retrieve", help="draw the K nearest frames of other videos to one frame",
                        epilog="example: bench retrieve --run 3f2a --video pour_val_000 --frame 40")
-    p.add_argument("--run", required=True, help="run directory or run id (a unique prefix is enough)")
+    p.add_argument("--run", required=True, help=RUN_HELP)
     p.add_argument("--video", required=True, help="the query video's id")
     p.add_argument("--frame", type=int, required=True, help="the query frame (0-based)")
     p.add_argument("--k", type=int, default=5, help="neighbours to show (default 5)")
     p.add_argument("--out", type=Path, help="PNG path (default results/figures/retrieve_<run>_<video>_<frame>.png)")
-    p.add_argument("--results", type=Path, default=Path("results"))
-    p.add_argument("--data", type=Path, default=Path("data"))
+    _add_paths(p)
     p.set_defaults(func=cmd_retrieve)
 
     p = sub.add_parser("config", help="print the resolved config of a run")
@@ -301,8 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="e.g. --set encoder.image_size=224 (the prepared frame size) or dataset.mode=joint")
     p.add_argument("--out", type=Path, help="where to write the contact sheet PNG")
-    p.add_argument("--results", type=Path, default=Path("results"))
-    p.add_argument("--data", type=Path, default=Path("data"))
+    _add_paths(p)
     p.set_defaults(func=cmd_data)
     return parser
 
