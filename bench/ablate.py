@@ -69,7 +69,8 @@ def ablation(paper: str) -> Ablation:
 
 def plan(paper: str, dataset: str | None, seeds: list[int], overrides: list[str], tuned: bool = False,
          config_file: str | None = None) -> list[ResolvedConfig]:
-    """Every (variant, seed) of the paper's ablation, resolved, in table order."""
+    """Every (variant, seed) of the paper's ablation, resolved: seed by seed, each seed's rows in
+    table order, so that an interrupted ablation has compared every row on its first seeds."""
     spec = ablation(paper)
     if tuned:
         raise ConfigError("--tuned: no tuning study exists yet (the harness has no tuning command); "
@@ -80,7 +81,7 @@ def plan(paper: str, dataset: str | None, seeds: list[int], overrides: list[str]
                                                     list(METHODS.get(spec.method).variants)))
     return [resolve(method=spec.method, variant=variant, dataset=dataset, protocol=PAPER_PRESETS[paper], seed=seed,
                     config_file=config_file, overrides=[*spec.protocol_overrides, *overrides])
-            for variant in spec.variants for seed in seeds]
+            for seed in seeds for variant in spec.variants]
 
 
 def finished_configs(results_root: Path) -> set[str]:

@@ -209,8 +209,9 @@ def test_report_has_every_table_and_figure_and_rebuilds_identically(tiny):
     assert {"lav_tiny_test_table1.png", "lav_tiny_test_rows.png", "lav_tiny_test_curves.png"} <= set(figures)
     comparison = (results / "COMPARISON.md").read_text()
     assert "85.21 (lav T3); 85.12 (lrprop T1)" in comparison and "## tcn" in comparison
-    assert "papers/leaderboard_tiny_test.png" in comparison
-    for name in [*figures, "leaderboard_tiny_test.png"]:
+    assert "| harness on tiny_test (bench) | harness on tiny_test (lav) |" in comparison
+    assert "papers/leaderboard_tiny_test_bench.png" in comparison and "papers/leaderboard_tiny_test_lav.png" in comparison
+    for name in [*figures, "leaderboard_tiny_test_bench.png", "leaderboard_tiny_test_lav.png"]:
         assert (results / "papers" / name).read_bytes()[:4] == b"\x89PNG"
     before = {p: p.read_bytes() for p in [*sorted((results / "papers").iterdir()), results / "COMPARISON.md"]}
     (results / "papers" / "stale.png").write_bytes(b"old")
