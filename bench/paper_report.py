@@ -14,8 +14,8 @@ and the harness's own measurements under the canonical ``bench`` protocol and th
 presets; a leaderboard chart of the headline metrics per (dataset, preset) with runs.
 
 Deterministic: rows, columns and files in a fixed order, two-decimal numbers, no dates, so the
-same records rebuild the same bytes. Files of an earlier build that this build does not write
-are removed from results/papers.
+same records rebuild the same bytes. A rebuilt page's figures from an earlier build that this
+build does not draw are removed; the page of a paper without runs here is left as it is.
 """
 from __future__ import annotations
 
@@ -310,7 +310,7 @@ def write_paper_reports(results_root: Path) -> list[Path]:
         page = results_root / COMPARISON
         write_atomic(page, render_comparison(by_preset, sorted(charts)))
         pages.append(page)
-    if out_dir.is_dir():
-        for stale in sorted({*out_dir.glob("*.md"), *out_dir.glob("*.png")} - set(written)):
-            stale.unlink()
+    rebuilt = [page.stem for page in pages if page.parent == out_dir] + (["leaderboard"] if runs else [])
+    for stale in sorted({path for prefix in rebuilt for path in out_dir.glob(f"{prefix}_*.png")} - set(written)):
+        stale.unlink()
     return pages

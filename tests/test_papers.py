@@ -214,7 +214,9 @@ def test_report_has_every_table_and_figure_and_rebuilds_identically(tiny):
     for name in [*figures, "leaderboard_tiny_test_bench.png", "leaderboard_tiny_test_lav.png"]:
         assert (results / "papers" / name).read_bytes()[:4] == b"\x89PNG"
     before = {p: p.read_bytes() for p in [*sorted((results / "papers").iterdir()), results / "COMPARISON.md"]}
-    (results / "papers" / "stale.png").write_bytes(b"old")
+    (results / "papers" / "lav_old_table9.png").write_bytes(b"old")
+    (results / "papers" / "lac.md").write_text("a page of runs that are not here")
+    before[results / "papers" / "lac.md"] = b"a page of runs that are not here"
     write_paper_reports(results)
     after = {p: p.read_bytes() for p in [*sorted((results / "papers").iterdir()), results / "COMPARISON.md"]}
     assert after == before
