@@ -27,7 +27,8 @@ from bench.errors import ConfigError, UnknownNameError
 from bench.protocol.config import PAPER_PRESETS
 from bench.registry import METHODS, unknown_name_message
 from bench.run_config import ResolvedConfig, resolve
-from bench.runner import RECORD, execute, finished_runs, run_label
+from bench.runner import RECORD, execute, finished_runs
+from bench.training_units import run_label
 
 
 @dataclass(frozen=True)

@@ -63,10 +63,15 @@ def plot_leaderboard(measurements: list[Measurement], metrics: tuple[str, ...], 
 
 
 def read_loss_log(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, total loss) of one run's loss_log.csv; empty arrays for an untrained method."""
+    """(steps, total loss) of one run's loss_log.csv, the mean over its per-action models where
+    it has them (an ``action`` column); empty arrays for an untrained method."""
     with Path(path).open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return np.array([int(r["step"]) for r in rows]), np.array([float(r["loss"]) for r in rows])
+    by_step: dict[int, list[float]] = {}
+    for row in rows:
+        by_step.setdefault(int(row["step"]), []).append(float(row["loss"]))
+    steps = np.array(sorted(by_step), dtype=int)
+    return steps, np.array([np.mean(by_step[s]) for s in steps])
 
 
 def plot_training_curves(measurements: list[Measurement], path: Path, title: str) -> Path:

@@ -265,3 +265,11 @@ def test_nearest_frames_by_hand():
     query = np.array([0.0, 0.0])
     candidates = [("v1", np.array([[3.0, 0.0], [1.0, 0.0]])), ("v2", np.array([[0.0, 2.0], [1.0, 0.0]]))]
     assert nearest_frames(query, candidates, 3) == [("v1", 1, 1.0), ("v2", 1, 1.0), ("v2", 0, 4.0)]
+
+
+def test_loss_log_of_per_action_models_is_averaged_per_step(tmp_path):
+    from bench.paper_figures import read_loss_log
+    path = tmp_path / "loss_log.csv"
+    path.write_text("step,loss,lr,action\n0,2.0,0.1,a\n1,1.0,0.1,a\n0,4.0,0.1,b\n1,3.0,0.1,b\n")
+    steps, loss = read_loss_log(path)
+    assert steps.tolist() == [0, 1] and loss.tolist() == [3.0, 2.0]
