@@ -15,11 +15,24 @@ from bench.figures import plt, save_figure
 from bench.papers.measured import Measurement
 
 PAPER_COLOUR, MEASURED_COLOUR = "#4c72b0", "#dd8452"
+FLOOR = -100.0
+"""The lowest value drawn: an unregularised progression R² on poor features reaches -1e6 and
+would flatten every other bar; bars below the floor are cut there and labelled with their value."""
 
 
 def _bars(values: list[float]) -> np.ndarray:
     """Heights with NaN (absent) kept: matplotlib draws no bar and no error bar for them."""
     return np.asarray(values, dtype=float)
+
+
+def clip_axis(ax, x: np.ndarray, heights: np.ndarray) -> None:
+    """Limit the y axis to [max(FLOOR, lowest), 100 + margin]; label the bars cut at the floor."""
+    finite = heights[np.isfinite(heights)]
+    bottom = max(FLOOR, min(0.0, float(finite.min()) if len(finite) else 0.0))
+    ax.set_ylim(bottom * 1.05 if bottom < 0 else 0.0, 105.0)
+    for position, height in zip(x, heights):
+        if np.isfinite(height) and height < bottom:
+            ax.text(position, bottom * 0.95, f"{height:.1e}", rotation=90, fontsize=6, ha="center", va="bottom")
 
 
 def plot_paper_vs_measured(panels: list[tuple[str, list[str], list[float], list[float], list[float]]],
@@ -35,6 +48,7 @@ def plot_paper_vs_measured(panels: list[tuple[str, list[str], list[float], list[
         ax.bar(x - 0.2, _bars(paper), 0.4, color=PAPER_COLOUR, label="paper")
         ax.bar(x + 0.2, _bars(means), 0.4, yerr=_bars(stds), capsize=3, color=MEASURED_COLOUR,
                label=f"measured ({measured_on})")
+        clip_axis(ax, np.concatenate([x - 0.2, x + 0.2]), np.concatenate([_bars(paper), _bars(means)]))
         ax.set_xticks(x, rows, rotation=20, ha="right", fontsize=8)
         ax.set_ylabel(metric, fontsize=8)
         ax.axhline(0, color="black", linewidth=0.5)
@@ -50,13 +64,16 @@ def plot_leaderboard(measurements: list[Measurement], metrics: tuple[str, ...], 
     width = 0.8 / max(1, len(measurements))
     x = np.arange(len(metrics))
     colours = plt.get_cmap("tab20")
+    positions, heights = [], []
     for i, measurement in enumerate(measurements):
         stats = [measurement.mean_std(metric) for metric in metrics]
         ax.bar(x - 0.4 + (i + 0.5) * width, _bars([m for m, _ in stats]), width, yerr=_bars([s for _, s in stats]),
                capsize=2, color=colours(i % 20), label=measurement.label)
+        positions += list(x - 0.4 + (i + 0.5) * width)
+        heights += [m for m, _ in stats]
+    clip_axis(ax, np.array(positions), _bars(heights))
     ax.set_xticks(x, metrics, fontsize=8)
     ax.set_ylabel("percent")
-    ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, ncol=2, bbox_to_anchor=(1.01, 1), loc="upper left")
     return save_figure(fig, path)

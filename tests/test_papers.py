@@ -273,3 +273,14 @@ def test_loss_log_of_per_action_models_is_averaged_per_step(tmp_path):
     path.write_text("step,loss,lr,action\n0,2.0,0.1,a\n1,1.0,0.1,a\n0,4.0,0.1,b\n1,3.0,0.1,b\n")
     steps, loss = read_loss_log(path)
     assert steps.tolist() == [0, 1] and loss.tolist() == [3.0, 2.0]
+
+
+def test_bars_below_the_floor_are_cut_and_labelled():
+    from bench.figures import plt
+    from bench.paper_figures import clip_axis
+    fig, ax = plt.subplots()
+    clip_axis(ax, np.arange(3.0), np.array([50.0, -3.2e6, np.nan]))
+    assert ax.get_ylim() == (-105.0, 105.0) and [t.get_text() for t in ax.texts] == ["-3.2e+06"]
+    clip_axis(ax, np.arange(2.0), np.array([50.0, -20.0]))
+    assert ax.get_ylim() == (-21.0, 105.0)
+    plt.close(fig)
