@@ -15,6 +15,8 @@ from bench.ablate import ABLATIONS, plan, run_ablation
 from bench.align_view import align_videos, matched_frames
 from bench.cli import main
 from bench.errors import ConfigError, DataError, UnknownNameError
+from bench.figures import plt
+from bench.paper_figures import clip_axis, read_loss_log
 from bench.paper_report import write_paper_reports
 from bench.papers.measured import Measurement, RunValues, measurements
 from bench.papers.rank import rank_agreement
@@ -268,7 +270,6 @@ def test_nearest_frames_by_hand():
 
 
 def test_loss_log_of_per_action_models_is_averaged_per_step(tmp_path):
-    from bench.paper_figures import read_loss_log
     path = tmp_path / "loss_log.csv"
     path.write_text("step,loss,lr,action\n0,2.0,0.1,a\n1,1.0,0.1,a\n0,4.0,0.1,b\n1,3.0,0.1,b\n")
     steps, loss = read_loss_log(path)
@@ -276,8 +277,6 @@ def test_loss_log_of_per_action_models_is_averaged_per_step(tmp_path):
 
 
 def test_bars_below_the_floor_are_cut_and_labelled():
-    from bench.figures import plt
-    from bench.paper_figures import clip_axis
     fig, ax = plt.subplots()
     clip_axis(ax, np.arange(3.0), np.array([50.0, -3.2e6, np.nan]))
     assert ax.get_ylim() == (-105.0, 105.0) and [t.get_text() for t in ax.texts] == ["-3.2e+06"]
