@@ -23,11 +23,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench.errors import ConfigError, UnknownNameError
+from bench.errors import ConfigError, DataError, UnknownNameError
 from bench.protocol.config import PAPER_PRESETS
 from bench.registry import METHODS, unknown_name_message
 from bench.run_config import ResolvedConfig, resolve
-from bench.runner import RECORD, execute, finished_runs
+from bench.runner import execute, finished_runs, read_record
 from bench.training_units import run_label
 
 
@@ -87,8 +87,13 @@ def plan(paper: str, dataset: str | None, seeds: list[int], overrides: list[str]
 
 def finished_configs(results_root: Path) -> set[str]:
     """The resolved configs (canonical JSON) of every finished run under ``results_root``."""
-    return {json.dumps(json.loads((run / RECORD).read_text())["config"], sort_keys=True)
-            for run in finished_runs(results_root)}
+    configs = set()
+    for run in finished_runs(results_root):
+        try:
+            configs.add(json.dumps(read_record(run)["config"], sort_keys=True))
+        except DataError:
+            continue  # a corrupt record is no finished run: execute() reruns it
+    return configs
 
 
 def is_finished(resolved: ResolvedConfig, done: set[str]) -> bool:

@@ -27,7 +27,33 @@ from bench.report import direction, is_committed, leaderboard_text, write_leader
 from bench.run_config import resolve
 from bench.runner import execute
 
-console = Console()
+console = Console(soft_wrap=True)  # piped output keeps long lines (table rows) whole
+
+
+def warn(message: str) -> None:
+    """A warning on stderr (e.g. a run record that is skipped)."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``error: ...; see bench run --help``), exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message}; see {self.prog} --help\n")
+
+
+EXAMPLES = {
+    "list": "bench list methods",
+    "run": "bench run --method tcc --variant classification --set trainer.steps=500 --seed 1",
+    "suite": "bench suite --dataset synthetic --methods scl tcc --seeds 0 1 2",
+    "evaluate": "bench evaluate --run 3f2a --protocol tcc carl lav",
+    "report": "bench report --results my_results        # writes my_results/LEADERBOARD.md",
+    "config": "bench config --method scl --set method.temperature=0.2",
+    "data": "bench data prepare pouring --src ~/pouring_tfrecords --set encoder.image_size=224",
+    "ablate": "bench ablate --paper lav --dataset synthetic --seeds 0 1 2   # --list: the plan only",
+    "align": "bench align --run 3f2a --videos pour_val_000 pour_val_001",
+    "retrieve": "bench retrieve --run 3f2a --video pour_val_000 --frame 40 --k 5",
+}
 RUN_HELP = "run directory or run id (a unique prefix is enough)"
 
 
@@ -123,7 +149,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     if protocols is not None:
         console.print(f"protocols side by side: {protocols}")
     from bench.paper_report import write_paper_reports  # noqa: PLC0415 - matplotlib only when reporting
-    console.print("\n".join(f"papers beside the harness: {page}" for page in write_paper_reports(args.results)))
+    console.print("\n".join(f"papers beside the harness: {page}" for page in write_paper_reports(args.results, warn)))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -234,8 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_paths(p)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("ablate", help="train every row of a paper's ablation tables under the paper's protocol",
-                       epilog="example: bench ablate --paper lav --dataset synthetic --seeds 0 1 2")
+    p = _subcommand(sub, "ablate", "train every row of a paper's ablation tables under the paper's protocol")
     p.add_argument("--paper", required=True, help="lav, lrprop, lac or tcc")
     p.add_argument("--dataset", default=None, help="dataset name (default synthetic)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
@@ -247,16 +272,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_paths(p)
     p.set_defaults(func=cmd_ablate)
 
-    p = sub.add_parser("align", help="draw two videos aligned by DTW on a finished run's embeddings",
-                       epilog="example: bench align --run 3f2a --videos pour_val_000 pour_val_001")
+    p = _subcommand(sub, "align", "draw two videos aligned by DTW on a finished run's embeddings (PNG)")
     p.add_argument("--run", required=True, help=RUN_HELP)
     p.add_argument("--videos", nargs=2, required=True, metavar=("A", "B"), help="two video ids of the run's dataset")
     p.add_argument("--out", type=Path, help="PNG path (default results/figures/align_<run>_<A>_<B>.png)")
     _add_paths(p)
     p.set_defaults(func=cmd_align)
 
-    p = sub.add_parser("retrieve", help="draw the K nearest frames of other videos to one frame",
-                       epilog="example: bench retrieve --run 3f2a --video pour_val_000 --frame 40")
+    p = _subcommand(sub, "retrieve", "draw the K nearest frames of other videos to one frame (PNG)")
     p.add_argument("--run", required=True, help=RUN_HELP)
     p.add_argument("--video", required=True, help="the query video's id")
     p.add_argument("--frame", type=int, required=True, help="the query frame (0-based)")
@@ -265,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_paths(p)
     p.set_defaults(func=cmd_retrieve)
 
-    p = sub.add_parser("config", help="print the resolved config of a run")
+    p = _subcommand(sub, "config", "print the resolved config of a run (YAML)")
     _add_config_args(p)
     p.add_argument("--seed", type=int, default=None, help="the run's seed (default 0)")
     p.set_defaults(func=cmd_config)

@@ -20,6 +20,7 @@ build does not draw are removed; the page of a paper without runs here is left a
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -282,11 +283,11 @@ def render_comparison(measured: dict[str, Measured], figures: list[str]) -> str:
     return "\n".join(lines)
 
 
-def write_paper_reports(results_root: Path) -> list[Path]:
+def write_paper_reports(results_root: Path, warn: Callable[[str], None] | None = None) -> list[Path]:
     """Rebuild every paper page, COMPARISON.md and their figures; return the pages written."""
     results_root = Path(results_root)
     out_dir = results_root / PAGES_DIR
-    runs = load_runs(results_root)
+    runs = load_runs(results_root, warn)
     pages, written = [], []
     for paper in PAGE_PAPERS:
         measured = measurements(runs, PAPER_PRESETS[paper])

@@ -15,8 +15,6 @@ Under the run's own protocol and ``val`` the result equals the record's metrics 
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +22,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
+from bench.atomic import write_text
 from bench.encoders.encoder import Encoder
 from bench.environment import git_state
 from bench.errors import DataError, UnknownNameError
@@ -137,8 +136,8 @@ def reevaluate(run: str, protocols: list[str | None], split: str, results_root: 
         if name is not None and name not in PRESETS:
             raise UnknownNameError(unknown_name_message("protocol preset", name, list(PRESETS)))
     trained = open_trained_run(run, results_root, data_root)
-    run_dir, record, store, encoders, device = (trained.directory, trained.record, trained.store, trained.encoders,
-                                                trained.device)
+    run_dir, record, resolved, store, encoders, device = (trained.directory, trained.record, trained.resolved,
+                                                          trained.store, trained.encoders, trained.device)
     fit_ids, score_ids = split_ids(store, record, split)
     written = {}
     with make_progress(console) as progress:

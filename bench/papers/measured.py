@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bench.config import stable_hash
+from bench.errors import DataError
 from bench.papers.tables import harness_label
 from bench.protocol_report import protocol_values
-from bench.runner import RECORD, finished_runs
+from bench.runner import finished_runs, read_record
 
 
 @dataclass(frozen=True)
@@ -80,11 +82,17 @@ def _per_action(run_dir: Path, record: dict) -> dict[str, dict[str, dict[str, fl
     return out
 
 
-def load_runs(results_root: Path) -> list[RunValues]:
-    """Every finished run with its metrics under every preset it was scored under."""
+def load_runs(results_root: Path, warn: Callable[[str], None] | None = None) -> list[RunValues]:
+    """Every finished run with its metrics under every preset it was scored under; a corrupt
+    record is skipped and ``warn`` is told which."""
     runs = []
     for run_dir in finished_runs(results_root):
-        record = json.loads((run_dir / RECORD).read_text())
+        try:
+            record = read_record(run_dir)
+        except DataError as err:
+            if warn is not None:
+                warn(f"skipped: {err}")
+            continue
         runs.append(RunValues(run_dir, record, protocol_values(run_dir, record), _per_action(run_dir, record)))
     return runs
 
