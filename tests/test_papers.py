@@ -18,7 +18,7 @@ from bench.errors import ConfigError, DataError, UnknownNameError
 from bench.figures import plt
 from bench.paper_figures import clip_axis, read_loss_log
 from bench.paper_report import write_paper_reports
-from bench.papers.measured import Measurement, RunValues, measurements
+from bench.papers.measured import Measurement, RunValues, load_runs, measurements
 from bench.papers.rank import rank_agreement
 from bench.papers.tables import PAPERS, UNSTATED_FRACTION, harness_label, paper_tables, reported_cells
 from bench.protocol.alignment import dtw_paths, matched_time_error
@@ -283,3 +283,14 @@ def test_bars_below_the_floor_are_cut_and_labelled():
     clip_axis(ax, np.arange(2.0), np.array([50.0, -20.0]))
     assert ax.get_ylim() == (-21.0, 105.0)
     plt.close(fig)
+
+
+def test_corrupt_or_incomplete_records_are_skipped_with_a_warning(tmp_path):
+    corrupt, incomplete = tmp_path / "runs" / "d" / "scl" / "a1", tmp_path / "runs" / "d" / "scl" / "b2"
+    corrupt.mkdir(parents=True)
+    incomplete.mkdir(parents=True)
+    (corrupt / RECORD).write_text("{not json")
+    (incomplete / RECORD).write_text(json.dumps({"metrics": {}}))
+    warnings = []
+    assert load_runs(tmp_path, warnings.append) == []
+    assert "is corrupt" in warnings[0] and "lacks" in warnings[1]

@@ -18,10 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from bench.config import stable_hash
-from bench.errors import DataError
 from bench.papers.tables import harness_label
 from bench.protocol_report import protocol_values
-from bench.runner import finished_runs, read_record
+from bench.report import load_records
+
+NEEDED_KEYS = ("run_id", "method", "variant", "config")
+"""What the pages need beyond the keys bench.report checks."""
 
 
 @dataclass(frozen=True)
@@ -83,15 +85,16 @@ def _per_action(run_dir: Path, record: dict) -> dict[str, dict[str, dict[str, fl
 
 
 def load_runs(results_root: Path, warn: Callable[[str], None] | None = None) -> list[RunValues]:
-    """Every finished run with its metrics under every preset it was scored under; a corrupt
-    record is skipped and ``warn`` is told which."""
+    """Every finished run with its metrics under every preset it was scored under; a corrupt or
+    incomplete record is skipped and ``warn`` is told which (bench.report.load_records)."""
     runs = []
-    for run_dir in finished_runs(results_root):
-        try:
-            record = read_record(run_dir)
-        except DataError as err:
+    for record in load_records(results_root, warn):
+        run_dir = Path(results_root) / "runs" / record["dataset"] / record["label"] / str(record.get("run_id"))
+        missing = [key for key in NEEDED_KEYS if key not in record]
+        if missing:
             if warn is not None:
-                warn(f"skipped: {err}")
+                warn(f"skipped: run record {run_dir / 'record.json'} lacks {', '.join(missing)}; delete {run_dir} "
+                     "or rerun that run with --force")
             continue
         runs.append(RunValues(run_dir, record, protocol_values(run_dir, record), _per_action(run_dir, record)))
     return runs

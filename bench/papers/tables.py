@@ -57,8 +57,10 @@ def parse_setting(text: str) -> dict[str, str]:
 
 def harness_label(method: str, variant: str | None) -> str:
     """method[+variant], where a variant that changes nothing (``sdtw+cidm`` of lav, ``full`` of
-    lac) is the method's default: runs of either answer the same paper rows."""
-    if variant is None or not METHODS.get(method).variants.get(variant):
+    lac) is the method's default: runs of either answer the same paper rows. A method that is not
+    registered (a record from another checkout) keeps its own label."""
+    known = method in METHODS.names()
+    if variant is None or known and not METHODS.get(method).variants.get(variant):
         return method
     return f"{method}+{variant}"
 
