@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test bench protocols perf lint clean badinput
+.PHONY: install test bench protocols report perf lint clean badinput
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/bench suite --dataset synthetic
+
+# Rebuilds the published pages (results/published/*.md) from the published run records alone.
+report: $(STAMP)
+	$(VENV)/bin/bench report --results results/published --replace
 
 # Re-scores every finished run under the paper presets (no retraining); writes results/PROTOCOLS.md.
 protocols: $(STAMP)

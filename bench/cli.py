@@ -21,7 +21,7 @@ from bench import data_command
 from bench.errors import BenchError, ConfigError
 from bench.interrupts import RunInterrupted, exit_status, signal_name, terminate_raises
 from bench.protocol.config import HEADLINE_METRICS, PRESETS
-from bench.protocol_report import write_protocols
+from bench.pages import write_pages
 from bench.registry import DATASETS, ENCODERS, METHODS
 from bench.report import direction, is_committed, leaderboard_text, write_leaderboard
 from bench.run_config import resolve
@@ -48,6 +48,7 @@ EXAMPLES = {
     "suite": "bench suite --dataset synthetic --methods scl tcc --seeds 0 1 2",
     "evaluate": "bench evaluate --run 3f2a --protocol tcc carl lav",
     "report": "bench report --results my_results        # writes my_results/LEADERBOARD.md",
+    "publish": "bench publish                               # results/runs -> results/published",
     "config": "bench config --method scl --set method.temperature=0.2",
     "data": "bench data prepare pouring --src ~/pouring_tfrecords --set encoder.image_size=224",
     "ablate": "bench ablate --paper lav --dataset synthetic --seeds 0 1 2   # --list: the plan only",
@@ -142,14 +143,19 @@ def cmd_report(args: argparse.Namespace) -> None:
         console.print(f"not written: {out} is the committed leaderboard; pass --replace to overwrite it "
                       "or --out FILE to write elsewhere")
         return
-    path = write_leaderboard(args.results, out, warn=warn)
-    console.print(path.read_text(), markup=False, highlight=False)
-    console.print(f"leaderboard: {path}")
-    protocols = write_protocols(args.results)
-    if protocols is not None:
-        console.print(f"protocols side by side: {protocols}")
-    from bench.paper_report import write_paper_reports  # noqa: PLC0415 - matplotlib only when reporting
-    console.print("\n".join(f"papers beside the harness: {page}" for page in write_paper_reports(args.results, warn)))
+    leaderboard, *others = write_pages(args.results, out, warn)
+    console.print(leaderboard.read_text(), markup=False, highlight=False)
+    console.print("\n".join(f"written: {page}" for page in [leaderboard, *others]))
+
+
+def cmd_publish(args: argparse.Namespace) -> None:
+    """Replace the published runs with the finished runs of --results, then rebuild the published pages."""
+    from bench.publish import publish  # noqa: PLC0415 - only this command needs it
+
+    runs = publish(args.results, args.to)
+    console.print(f"published {len(runs)} runs (records, configs, loss logs, re-evaluations; no weights) "
+                  f"to {args.to / 'runs'}")
+    console.print("\n".join(f"written: {page}" for page in write_pages(args.to, warn=warn)))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -249,6 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replace", action="store_true",
                    help="overwrite <results>/LEADERBOARD.md even when it is the one committed to git")
     p.set_defaults(func=cmd_report)
+
+    p = _subcommand(sub, "publish", "replace the published runs (results/published) with your finished runs "
+                    "and rebuild the published pages")
+    p.add_argument("--results", type=Path, default=Path("results"), help="where the runs are (default results)")
+    p.add_argument("--to", type=Path, default=Path("results/published"),
+                   help="the published results directory (default results/published)")
+    p.set_defaults(func=cmd_publish)
 
     p = _subcommand(sub, "evaluate", "score a finished run's saved model under another protocol or split")
     target = p.add_mutually_exclusive_group()

@@ -61,10 +61,13 @@ def config_key(record: dict) -> str:
 
 
 def table_name(record: dict) -> str:
-    """The leaderboard table of a record: its dataset, and its mode where the dataset has one
-    (PennAction per_action and joint runs are different experiments)."""
+    """The leaderboard table of a record: its dataset, its mode where the dataset has one
+    (PennAction per_action and joint runs are different experiments), and its protocol where
+    it is not ``bench`` (numbers under different presets are not comparable, nor their ranks)."""
     mode = record.get("data", {}).get("mode")
-    return record["dataset"] + (f" ({mode})" if mode else "")
+    protocol = record.get("protocol", "bench")
+    return (record["dataset"] + (f" ({mode})" if mode else "")
+            + (f", {protocol} protocol" if protocol != "bench" else ""))
 
 
 def _group_key(record: dict) -> tuple:

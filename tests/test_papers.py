@@ -226,7 +226,8 @@ def test_report_has_every_table_and_figure_and_rebuilds_identically(tiny):
 
 def test_bench_report_writes_the_pages(tiny, capsys):
     assert main(["report", "--results", str(tiny / "results")]) == 0
-    assert "papers beside the harness" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "papers/lav.md" in out and "COMPARISON.md" in out
 
 
 def test_align_draws_the_protocols_path(tiny):

@@ -36,3 +36,15 @@ def test_nothing_to_publish_is_one_line(tmp_path):
     with pytest.raises(DataError, match="no finished run under .* to publish"):
         publish(tmp_path / "results", tmp_path / "published")
     assert not (tmp_path / "published").exists()
+
+
+def test_publish_command_rebuilds_the_published_pages(tmp_path, capsys):
+    from bench.cli import main
+
+    run(tmp_path, extra=["method.frames=4"])
+    published = tmp_path / "published"
+    assert main(["publish", "--results", str(tmp_path / "results"), "--to", str(published)]) == 0
+    first = (published / "LEADERBOARD.md").read_text()
+    assert main(["report", "--results", str(published)]) == 0
+    assert (published / "LEADERBOARD.md").read_text() == first
+    assert "published 1 runs" in capsys.readouterr().out

@@ -124,3 +124,9 @@ def test_bad_record_is_skipped_with_a_warning_naming_it(tmp_path):
     assert len(warnings) == 2 and str(broken / "record.json") in warnings[0] and "is corrupt" in warnings[0]
     assert str(partial / "record.json") in warnings[1] and "is not a run record" in warnings[1]
     assert "| good |" in write_leaderboard(tmp_path).read_text()
+
+
+def test_runs_under_another_protocol_get_their_own_table():
+    paper = {**record("b", 0, 40.0), "protocol": "lav"}
+    tables = summarise([record("a", 0, 50.0), paper])
+    assert sorted(tables) == ["toy", "toy, lav protocol"]
