@@ -106,6 +106,16 @@ def _describe_differences(rows: list[dict]) -> None:
             row["config"] = row["config_key"][:6] + (f" ({', '.join(listed)})" if listed else "")
 
 
+def commits(members: list[dict]) -> str:
+    """The git commits the runs were made at (short sha, "+dirty" when the tree was modified)."""
+    shas = set()
+    for record in members:
+        git = record.get("environment", {}).get("git", {})
+        if git.get("sha"):
+            shas.add(git["sha"][:7] + ("+dirty" if git.get("dirty") else ""))
+    return ", ".join(sorted(shas)) or "-"
+
+
 def summarise(records: list[dict]) -> dict[str, list[dict]]:
     """dataset -> rows {label, encoder, protocol, config, steps, seeds, metric -> (mean, std)}."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -122,6 +132,7 @@ def summarise(records: list[dict]) -> dict[str, list[dict]]:
             finite = [v for v in values if np.isfinite(v)]
             row[metric] = (float(np.mean(finite)), float(np.std(finite))) if finite else None
         row["partial"] = partial_coverage(members)
+        row["commit"] = commits(members)
         tables[dataset].append(row)
     for rows in tables.values():
         _describe_differences(rows)
@@ -188,20 +199,21 @@ def render_leaderboard(tables: dict[str, list[dict]], source: str = "results/run
              "phase progression (R²), Kendall's tau, AP@5, DTW accuracy (↑ higher is better), and the exact",
              "alignment error against ground-truth canonical time (↓ lower is better). Mean ± std over the seeds",
              "of one config (config: its hash, and the values that differ between rows of one method);",
-             "best in bold where rows differ. Rows are sorted by their mean rank over the headline metrics.", ""]
+             "best in bold where rows differ. Rows are sorted by their mean rank over the headline metrics;",
+             "commit: the git commit the row's runs were made at (each record holds the full sha).", ""]
     for dataset, rows in sorted(tables.items()):
         ranked = sorted(zip(mean_ranks(rows), rows), key=lambda pair: pair[0])
         lines += [f"## {dataset}", "",
                   "| method | " + " | ".join(f"{HEADERS.get(m, m)} % {direction(m)}" for m in metrics)
-                  + " | mean rank | encoder | protocol | steps | seeds | config |",
-                  "|---|" + "---:|" * (len(metrics) + 1) + "---|---|---:|---|---|"]
+                  + " | mean rank | encoder | protocol | steps | seeds | config | commit |",
+                  "|---|" + "---:|" * (len(metrics) + 1) + "---|---|---:|---|---|---|"]
         best = {metric: _best(rows, metric) for metric in metrics}
         notes = []
         for rank, row in ranked:
             cells = [_cell(row[m], best[m], len(row["seeds"])) + ("†" if m in row["partial"] else "") for m in metrics]
             seeds = ",".join(str(s) for s in row["seeds"])
             lines.append(f"| {row['label']} | " + " | ".join(cells) + f" | {rank:.1f}"
-                         + f" | {row['encoder']} | {row['protocol']} | {row['steps']} | {seeds} | {row['config']} |")
+                         + f" | {row['encoder']} | {row['protocol']} | {row['steps']} | {seeds} | {row['config']} | {row['commit']} |")
             notes += [f"{row['label']} {HEADERS.get(m, m)}: {cover}" for m, cover in row["partial"].items()]
         if notes:
             lines += ["", "† mean over fewer actions than the dataset has (the run record's `undefined` says why): "

@@ -130,3 +130,10 @@ def test_runs_under_another_protocol_get_their_own_table():
     paper = {**record("b", 0, 40.0), "protocol": "lav"}
     tables = summarise([record("a", 0, 50.0), paper])
     assert sorted(tables) == ["toy", "toy, lav protocol"]
+
+
+def test_rows_name_the_commit_of_their_runs():
+    clean = {**record("a", 0, 50.0), "environment": {"git": {"sha": "abcdef123456", "dirty": False}}}
+    dirty = {**record("a", 1, 50.0), "environment": {"git": {"sha": "0123456789ab", "dirty": True}}}
+    row = next(line for line in render_leaderboard(summarise([clean, dirty])).splitlines() if line.startswith("| a "))
+    assert row.endswith("| 0123456+dirty, abcdef1 |")
