@@ -20,8 +20,8 @@ from rich.table import Table
 from bench import data_command
 from bench.errors import BenchError, ConfigError
 from bench.interrupts import RunInterrupted, exit_status, signal_name, terminate_raises
-from bench.protocol.config import HEADLINE_METRICS, PRESETS
 from bench.pages import write_pages
+from bench.protocol.config import HEADLINE_METRICS, PRESETS
 from bench.registry import DATASETS, ENCODERS, METHODS
 from bench.report import direction, is_committed, leaderboard_text, write_leaderboard
 from bench.run_config import resolve
