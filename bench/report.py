@@ -201,6 +201,9 @@ def render_leaderboard(tables: dict[str, list[dict]], source: str = "results/run
              "of one config (config: its hash, and the values that differ between rows of one method);",
              "best in bold where rows differ. Rows are sorted by their mean rank over the headline metrics;",
              "commit: the git commit the row's runs were made at (each record holds the full sha).", ""]
+    if not tables:
+        lines += [f"No finished run under {source} yet: `make bench` trains every method; the published "
+                  "numbers are in results/published/LEADERBOARD.md.", ""]
     for dataset, rows in sorted(tables.items()):
         ranked = sorted(zip(mean_ranks(rows), rows), key=lambda pair: pair[0])
         lines += [f"## {dataset}", "",

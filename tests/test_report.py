@@ -137,3 +137,8 @@ def test_rows_name_the_commit_of_their_runs():
     dirty = {**record("a", 1, 50.0), "environment": {"git": {"sha": "0123456789ab", "dirty": True}}}
     row = next(line for line in render_leaderboard(summarise([clean, dirty])).splitlines() if line.startswith("| a "))
     assert row.endswith("| 0123456+dirty, abcdef1 |")
+
+
+def test_empty_results_point_to_make_bench_and_the_published_numbers():
+    text = render_leaderboard(summarise([]))
+    assert "No finished run under results/runs yet" in text and "results/published/LEADERBOARD.md" in text
