@@ -42,6 +42,8 @@ R^2 of a target whose evaluation targets are constant is undefined and skipped.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
@@ -95,8 +97,9 @@ def standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(axis=0), np.where(scale == 0, 1.0, scale)
 
 
+@dataclass
 class RidgeStatistics:
-    """Sufficient statistics of one video's rows, so that any union of videos is a sum.
+    """Sufficient statistics of rows (X, y), so that the statistics of a union of videos are a sum.
 
     Ridge with an unpenalised intercept on rows (X, y): centre by the union's means,
     w = (Xc'Xc + alpha I)^-1 Xc'yc, b = mean(y) - mean(X).w, where Xc'Xc = S - n m m' and
@@ -104,25 +107,23 @@ class RidgeStatistics:
     eigendecomposition of Xc'Xc gives every alpha of the grid from one factorisation.
     """
 
-    def __init__(self, x: np.ndarray, y: np.ndarray):
-        self.n, self.sum_x, self.sum_y = len(y), x.sum(axis=0), float(y.sum())
-        self.xx, self.xy = x.T @ x, x.T @ y
+    n: int
+    sum_x: np.ndarray
+    sum_y: float
+    xx: np.ndarray
+    xy: np.ndarray
 
-    @staticmethod
-    def total(parts: list[RidgeStatistics]) -> RidgeStatistics:
-        out = object.__new__(RidgeStatistics)
-        out.n = sum(p.n for p in parts)
-        out.sum_x = sum(p.sum_x for p in parts)
-        out.sum_y = sum(p.sum_y for p in parts)
-        out.xx = sum(p.xx for p in parts)
-        out.xy = sum(p.xy for p in parts)
-        return out
+    @classmethod
+    def of(cls, x: np.ndarray, y: np.ndarray) -> RidgeStatistics:
+        return cls(len(y), x.sum(axis=0), float(y.sum()), x.T @ x, x.T @ y)
 
-    def minus(self, part: RidgeStatistics) -> RidgeStatistics:
-        out = object.__new__(RidgeStatistics)
-        out.n, out.sum_x, out.sum_y = self.n - part.n, self.sum_x - part.sum_x, self.sum_y - part.sum_y
-        out.xx, out.xy = self.xx - part.xx, self.xy - part.xy
-        return out
+    def __add__(self, other: RidgeStatistics) -> RidgeStatistics:
+        return RidgeStatistics(self.n + other.n, self.sum_x + other.sum_x, self.sum_y + other.sum_y,
+                               self.xx + other.xx, self.xy + other.xy)
+
+    def __sub__(self, other: RidgeStatistics) -> RidgeStatistics:
+        return RidgeStatistics(self.n - other.n, self.sum_x - other.sum_x, self.sum_y - other.sum_y,
+                               self.xx - other.xx, self.xy - other.xy)
 
     def solve(self, alphas: tuple[float, ...]) -> list[tuple[np.ndarray, float]]:
         """(w, b) for each alpha."""
@@ -142,11 +143,11 @@ def choose_alpha(rows: list[tuple[np.ndarray, np.ndarray]]) -> float:
     """The ALPHAS entry with the least pooled leave-one-video-out squared error (ties: larger)."""
     if len(rows) < 2:
         return 1.0
-    parts = [RidgeStatistics(x, y) for x, y in rows]
-    total = RidgeStatistics.total(parts)
+    parts = [RidgeStatistics.of(x, y) for x, y in rows]
+    total = sum(parts[1:], parts[0])
     errors = np.zeros(len(ALPHAS))
     for (x, y), part in zip(rows, parts):
-        for index, (w, b) in enumerate(total.minus(part).solve(ALPHAS)):
+        for index, (w, b) in enumerate((total - part).solve(ALPHAS)):
             errors[index] += float(np.sum((y - x @ w - b) ** 2))
     best = errors.min()
     tied = np.flatnonzero(errors <= best + TIE_TOLERANCE * abs(best))
@@ -158,7 +159,8 @@ def ridge_cv_predict(rows: list[tuple[np.ndarray, np.ndarray]], x_eval: np.ndarr
     mean, scale = standardiser(np.concatenate([x for x, _ in rows]))
     rows = [((x - mean) / scale, y) for x, y in rows]
     alpha = choose_alpha(rows)
-    (w, b), = RidgeStatistics.total([RidgeStatistics(x, y) for x, y in rows]).solve((alpha,))
+    parts = [RidgeStatistics.of(x, y) for x, y in rows]
+    (w, b), = sum(parts[1:], parts[0]).solve((alpha,))
     return (x_eval - mean) / scale @ w + b
 
 
