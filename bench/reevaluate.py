@@ -79,14 +79,10 @@ def load_run(run_dir: Path, protocol: str | None) -> tuple[dict, ResolvedConfig]
 
 def split_ids(store: VideoStore, record: dict, split: str) -> tuple[list[str], list[str]]:
     """(fitting ids, scoring ids) for ``split``; the run's own train/val lists must still hold."""
-    train, val = store.split("train"), store.split("val")
-    if (train, val) != (record["data"]["splits"]["train"], record["data"]["splits"]["val"]):
+    if store.fit_and_score(record.get("split", "val")) != tuple(record["data"]["splits"].values()):
         raise DataError(f"the {store.name} splits differ from those run {record['run_id']} used; "
                         "re-prepare the dataset version the run names, or rerun it")
-    if split == "val":
-        return train, val
-    tune = store.split("tune")
-    return [v for v in train if v not in set(tune)], tune
+    return store.fit_and_score(split)
 
 
 @dataclass

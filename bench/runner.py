@@ -8,6 +8,11 @@ absent. Everything the user can get wrong (device, data files, protocol values t
 cannot serve) is checked before anything is written. One process at a time works on a run
 (``results/locks/<run id>.lock``, bench/locks.py): a second asks waits, then finds the record.
 Non-finite metrics are written as JSON null.
+
+A run scores the ``val`` split (trained on ``train``) or, for a tuning trial, the ``tune``
+split (trained on ``train`` minus ``tune``; its id hashes the split too). A trial's
+``watch`` may stop training early (``StopEarly``, a pruned trial): the run directory then
+records ``status: pruned`` with the step and the values that decided it, and no metrics.
 """
 from __future__ import annotations
 
@@ -43,6 +48,7 @@ from bench.store import VideoStore
 from bench.train import resolve_device
 from bench.training_units import (
     TrainedUnit,
+    Watch,
     checkpoint_path,
     combined_loss_log,
     run_label,
@@ -60,14 +66,32 @@ class RunOutcome:
     directory: Path
     skipped: bool
 
+    @property
+    def pruned(self) -> bool:
+        return self.record.get("status") == PRUNED
+
+
+PRUNED = "pruned"
+
+
+class StopEarly(Exception):  # noqa: N818 - a control-flow signal, like StopIteration
+    """Raised by a run's ``watch`` to end training at ``step``: the run is recorded as pruned,
+    with ``values`` (what decided it) in its record."""
+
+    def __init__(self, step: int, values: dict):
+        super().__init__(f"stopped early at step {step}")
+        self.step = step
+        self.values = values
+
 
 def open_dataset(resolved: ResolvedConfig, data_root: Path) -> VideoStore:
     dataset: Dataset = DATASETS.get(resolved.dataset_name)(resolved.dataset)
     return dataset.open(data_root)
 
 
-def run_id(resolved: ResolvedConfig, store: VideoStore) -> str:
-    return stable_hash({"config": resolved.as_dict(), "data_version": store.version})
+def run_id(resolved: ResolvedConfig, store: VideoStore, split: str = "val") -> str:
+    tuning = {"split": split} if split != "val" else {}
+    return stable_hash({"config": resolved.as_dict(), "data_version": store.version, **tuning})
 
 
 def finished_runs(results_root: Path) -> list[Path]:
@@ -98,8 +122,9 @@ def json_ready(value: Any) -> Any:
     return value
 
 
-def _write_run_directory(final: Path, record: dict, loss_log: list[dict[str, float]], modules: dict) -> None:
-    """Write every file of a run under a temporary name, then rename it into place."""
+def _write_run_directory(final: Path, record: dict, loss_log: list[dict[str, float]], modules: dict | None) -> None:
+    """Write every file of a run (the weights unless ``modules`` is None) under a temporary
+    name, then rename it into place."""
     tmp = temporary_sibling(final)
     tmp.mkdir(parents=True)
     try:
@@ -108,7 +133,8 @@ def _write_run_directory(final: Path, record: dict, loss_log: list[dict[str, flo
         _write_loss_log(tmp / "loss_log.csv", loss_log)
         if loss_log:
             plot_training_curve(loss_log, tmp / "training_curve.png", f"{record['label']} on {record['dataset']}")
-        (tmp / "model.pt").write_bytes(torch_bytes(modules))
+        if modules is not None:
+            (tmp / "model.pt").write_bytes(torch_bytes(modules))
         (tmp / RECORD).write_text(json.dumps(record, indent=1, allow_nan=False))
         replace_directory(tmp, final)
     finally:
@@ -169,16 +195,18 @@ def interruption(signum: int, checkpoints: Path, identifier: str, stop: Training
 
 
 def execute(resolved: ResolvedConfig, results_root: Path, data_root: Path, force: bool = False,
-            console: Console | None = None) -> RunOutcome:
+            console: Console | None = None, split: str = "val", watch: Watch | None = None) -> RunOutcome:
     """Run one resolved config end to end (or return the finished record). A per_action dataset
     trains one model per action (its own checkpoint each) and evaluates every action's
-    embeddings from its own model; the protocol averages the metrics over actions."""
+    embeddings from its own model; the protocol averages the metrics over actions. ``split``:
+    the scored split (val, or tune for a tuning trial); ``watch``: see training_units.Watch."""
     console = console or Console()
     device = resolve_device(resolved.trainer.device)
     store = open_dataset(resolved, data_root)
     store.check()
     check_protocol_fits(resolved.protocol, store)
-    identifier = run_id(resolved, store)
+    store.fit_and_score(split)  # an unknown split is named before anything is written
+    identifier = run_id(resolved, store, split)
     final = run_directory(results_root, resolved, identifier)
     label = run_label(resolved)
     skip = f"[dim]{label} seed {resolved.seed}: finished run {identifier} found at {final}, skipped"
@@ -193,23 +221,41 @@ def execute(resolved: ResolvedConfig, results_root: Path, data_root: Path, force
             console.print(skip)
             return RunOutcome(record, final, skipped=True)
         console.print(f"run {identifier}: {label} on {resolved.dataset_name}, seed {resolved.seed}")
-        return _train_and_record(resolved, store, device, identifier, final, results_root, data_root, console)
+        return _train_and_record(resolved, store, device, identifier, final, results_root, data_root, console,
+                                 split, watch)
+
+
+def _describe(resolved: ResolvedConfig, store: VideoStore, identifier: str, split: str, train_ids: list[str],
+              eval_ids: list[str]) -> dict:
+    """What every record of a run states: its config, seed, data and splits, whatever became of it."""
+    config = resolved.as_dict()
+    splits = {"train": train_ids, split: eval_ids}
+    return {"run_id": identifier, "label": run_label(resolved), "method": resolved.method_name,
+            "variant": resolved.variant, "dataset": resolved.dataset_name, "encoder": resolved.encoder_name,
+            "protocol": resolved.protocol.name, "seed": resolved.seed, "split": split, "config": config,
+            "config_hash": stable_hash(config),
+            "data": {"name": store.name, "version": store.version, "store": str(store.root),
+                     "mode": getattr(resolved.dataset, "mode", None), "splits": splits,
+                     "split_hash": stable_hash(splits)}}
 
 
 def _train_and_record(resolved: ResolvedConfig, store: VideoStore, device: torch.device, identifier: str,
-                      final: Path, results_root: Path, data_root: Path, console: Console) -> RunOutcome:
+                      final: Path, results_root: Path, data_root: Path, console: Console, split: str,
+                      watch: Watch | None) -> RunOutcome:
     started = time.perf_counter()
-    train_ids, eval_ids = store.split("train"), store.split("val")
+    train_ids, eval_ids = store.fit_and_score(split)
     checkpoints = Path(results_root) / "checkpoints"
     label = run_label(resolved)
     units: dict[str | None, TrainedUnit] = {}
     checkpoint = None
     try:
         with make_progress(console) as progress:
-            for action, unit_train, unit_eval in training_units(store, resolved.per_action, train_ids, eval_ids):
+            for index, (action, unit_train, unit_eval) in enumerate(
+                    training_units(store, resolved.per_action, train_ids, eval_ids)):
                 checkpoint = checkpoint_path(checkpoints, identifier, action)
+                unit_watch = None if watch is None else watch.offset(index * resolved.trainer.steps)
                 units[action] = train_and_embed(resolved, action, store, unit_train, unit_eval, checkpoint, progress,
-                                                data_root)
+                                                data_root, unit_watch)
             embedded = time.perf_counter()
             task = progress.add_task(f"evaluate {label}", total=None, info="")
             result = evaluate([e for u in units.values() for e in u.train_emb],
@@ -218,15 +264,8 @@ def _train_and_record(resolved: ResolvedConfig, store: VideoStore, device: torch
             progress.update(task, total=1, completed=1, info="done")
         finished = time.perf_counter()
 
-        config = resolved.as_dict()
         record = json_ready({
-            "run_id": identifier, "label": label, "method": resolved.method_name, "variant": resolved.variant,
-            "dataset": resolved.dataset_name, "encoder": resolved.encoder_name, "protocol": resolved.protocol.name,
-            "seed": resolved.seed, "config": config, "config_hash": stable_hash(config),
-            "data": {"name": store.name, "version": store.version, "store": str(store.root),
-                     "mode": getattr(resolved.dataset, "mode", None),
-                     "splits": {"train": train_ids, "val": eval_ids},
-                     "split_hash": stable_hash({"train": train_ids, "val": eval_ids})},
+            **_describe(resolved, store, identifier, split, train_ids, eval_ids),
             **result.record_fields(),
             "training": training_summary(units),
             "timing": {"train_s": round(sum(u.train_s for u in units.values()), 3),
@@ -241,10 +280,31 @@ def _train_and_record(resolved: ResolvedConfig, store: VideoStore, device: torch
         with no_space_is_an_error(final, "; no run directory was written"
                                   + (f" and checkpoint {', '.join(map(str, kept))} is kept" if kept else "")):
             _write_run_directory(final, record, combined_loss_log(units), modules)
+    except StopEarly as stop:
+        return _record_pruned(resolved, store, identifier, final, split, train_ids, eval_ids, stop, checkpoints,
+                              time.perf_counter() - started)
     except KeyboardInterrupt as stop:
         signum = getattr(stop, "signum", signal.SIGINT)
         raise interruption(signum, checkpoints, identifier, stop if isinstance(stop, TrainingStopped) else None,
                            checkpoint) from stop
+    for path in kept_checkpoints(checkpoints, identifier):
+        path.unlink(missing_ok=True)
+    return RunOutcome(record, final, skipped=False)
+
+
+def _record_pruned(resolved: ResolvedConfig, store: VideoStore, identifier: str, final: Path, split: str,
+                   train_ids: list[str], eval_ids: list[str], stop: StopEarly, checkpoints: Path,
+                   seconds: float) -> RunOutcome:
+    """A run its watch stopped: recorded as pruned (no metrics, no weights), checkpoints removed."""
+    record = json_ready({
+        **_describe(resolved, store, identifier, split, train_ids, eval_ids),
+        "status": PRUNED, "metrics": {}, "pruned": {"step": stop.step, **stop.values},
+        "timing": {"total_s": round(seconds, 3)},
+        "environment": environment(resolve_device(resolved.trainer.device)),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    })
+    with no_space_is_an_error(final, "; no run directory was written"):
+        _write_run_directory(final, record, [], None)
     for path in kept_checkpoints(checkpoints, identifier):
         path.unlink(missing_ok=True)
     return RunOutcome(record, final, skipped=False)

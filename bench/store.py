@@ -158,6 +158,18 @@ class VideoStore:
             raise DataError(f"dataset {self.name} has no split '{name}'; it has {', '.join(splits)}")
         return list(splits[name])
 
+    def fit_and_score(self, split: str) -> tuple[list[str], list[str]]:
+        """(training ids, scored ids) of an evaluation split: ``val`` trains on the training
+        split and scores the evaluation split; ``tune`` trains on the training split minus the
+        tune split (a seeded 20 % of it) and scores the tune split, so tuning never sees val."""
+        train = self.split("train")
+        if split == "val":
+            return train, self.split("val")
+        if split != "tune":
+            raise DataError(f"unknown evaluation split '{split}'; use val or tune")
+        tune = self.split("tune")
+        return [v for v in train if v not in set(tune)], tune
+
     def info(self, video_id: str) -> dict:
         return self.manifest["videos"][video_id]
 

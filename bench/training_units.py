@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +56,27 @@ class TrainedUnit:
     embed_s: float
 
 
+Embedder = Callable[[], tuple[list[VideoEmbedding], list[VideoEmbedding]]]
+
+
+@dataclass(frozen=True)
+class Watch:
+    """Looks at a model while it trains (a tuning trial's pruning): after every training step
+    ``see(step, embed)`` is called with the steps done so far (plus ``step_offset``: the steps of
+    the units before this one in a per_action run) and ``embed()``, which embeds the unit's
+    training and scored videos with the model as it is at that step. ``see`` may stop the run
+    by raising runner.StopEarly."""
+
+    see: Callable[[int, Embedder], None]
+    step_offset: int = 0
+
+    def offset(self, steps: int) -> Watch:
+        return replace(self, step_offset=self.step_offset + steps)
+
+
 def train_and_embed(resolved: ResolvedConfig, action: str | None, store: VideoStore, train_ids: list[str],
-                    eval_ids: list[str], checkpoint: Path, progress: Progress, data_root: Path) -> TrainedUnit:
+                    eval_ids: list[str], checkpoint: Path, progress: Progress, data_root: Path,
+                    watch: Watch | None = None) -> TrainedUnit:
     """Train one model on ``train_ids`` (with the method config for ``action``) and embed both
     splits; from the frozen-feature cache under ``data_root`` when the encoder caches
     (every unit's frozen part is the same, so they share one cache)."""
@@ -77,8 +96,16 @@ def train_and_embed(resolved: ResolvedConfig, action: str | None, store: VideoSt
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         task = progress.add_task(f"train {label}", total=resolved.trainer.steps, info="")
 
+        def embed_now() -> tuple[list[VideoEmbedding], list[VideoEmbedding]]:
+            embedded = (embed_split(encoder, store, train_ids, device, None, cache),
+                        embed_split(encoder, store, eval_ids, device, None, cache))
+            encoder.train()  # embed_split switched it to eval mode
+            return embedded
+
         def on_step(step: int, row: dict[str, float]) -> None:
             progress.update(task, completed=step + 1, info=f"loss {row['loss']:.4f}")
+            if watch is not None:
+                watch.see(watch.step_offset + step + 1, embed_now)
 
         training = train(encoder, method, loader, resolved.trainer, device, checkpoint, on_step,
                          say=progress.console.print)
