@@ -51,6 +51,7 @@ EXAMPLES = {
     "publish": "bench publish                               # results/runs -> results/published",
     "config": "bench config --method scl --set method.temperature=0.2",
     "data": "bench data prepare pouring --src ~/pouring_tfrecords --set encoder.image_size=224",
+    "tune": "bench tune --method tcc --dataset synthetic --trials 8 --workers 2   # then: bench suite --tuned",
     "ablate": "bench ablate --paper lav --dataset synthetic --seeds 0 1 2   # --list: the plan only",
     "align": "bench align --run 3f2a --videos pour_val_000 pour_val_001",
     "retrieve": "bench retrieve --run 3f2a --video pour_val_000 --frame 40 --k 5",
@@ -123,11 +124,20 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_suite(args: argparse.Namespace) -> None:
+    """Every method and seed; with --tuned each trainable method with its study's best config."""
+    from bench.tuning.tuned import tuned_values  # noqa: PLC0415 - Optuna only when asked for
+
     methods = args.methods or METHODS.names()
-    plans = [_resolve(args, method, seed) for method in methods for seed in args.seeds]
-    for number, resolved in enumerate(plans, 1):
-        console.rule(f"[{number}/{len(plans)}] {resolved.method_name} seed {resolved.seed}")
-        execute(resolved, args.results, args.data, force=args.force, console=console)
+    tuned = {method: tuned_values(method, None, args.dataset or "synthetic", args.storage, args.results)
+             for method in methods if args.tuned and METHODS.get(method).trainable}
+    plans = [(resolve(method=method, dataset=args.dataset, encoder=args.encoder, protocol=args.protocol, seed=seed,
+                      config_file=args.config_file, overrides=args.overrides,
+                      values=tuned[method][0] if method in tuned else None), tuned.get(method, (None, None))[1])
+             for method in methods for seed in args.seeds]
+    for number, (resolved, provenance) in enumerate(plans, 1):
+        console.rule(f"[{number}/{len(plans)}] {resolved.method_name}{' (tuned)' if provenance else ''} "
+                     f"seed {resolved.seed}")
+        execute(resolved, args.results, args.data, force=args.force, console=console, tuned=provenance)
     path = write_leaderboard(args.results, warn=warn)
     console.print(path.read_text(), markup=False, highlight=False)
     console.print(f"leaderboard: {path}")
@@ -171,6 +181,20 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             metrics = json.loads(path.read_text())["metrics"]
             console.print(_metrics_table(f"{Path(run).name} under {protocol} ({args.split})", metrics))
             console.print(f"written: {path}")
+
+
+def cmd_tune(args: argparse.Namespace) -> None:
+    from bench.tuning.report import study_summary  # noqa: PLC0415 - Optuna only when tuning
+    from bench.tuning.study import TuneSpec  # noqa: PLC0415
+    from bench.tuning.worker import tune  # noqa: PLC0415
+
+    if args.method is None:
+        raise ConfigError("bench tune needs --method (bench list methods)")
+    spec = TuneSpec(method=args.method, variant=args.variant, dataset=args.dataset or "synthetic", trials=args.trials,
+                    steps=args.steps, encoder=args.encoder, protocol=args.protocol, workers=args.workers, storage=args.storage,
+                    study=args.study, pruner=args.pruner, seed=args.seed, config_file=args.config_file,
+                    overrides=tuple(args.overrides), results=args.results, data=args.data, heartbeat_s=args.heartbeat)
+    console.print(study_summary(tune(spec, console)), markup=False, highlight=False)
 
 
 def cmd_ablate(args: argparse.Namespace) -> None:
@@ -247,7 +271,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", nargs="+", help="methods to run (default: every registered method)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--force", action="store_true", help="rerun even if a finished record exists")
+    p.add_argument("--tuned", action="store_true", help="each trainable method with the best config of its "
+                   "study (bench tune); methods that do not train run as they are")
+    p.add_argument("--storage", help="where the studies are (default <results>/tuning/studies.journal)")
     p.set_defaults(func=cmd_suite)
+
+    p = _subcommand(sub, "tune", "tune one method with Optuna on the tune split (equal budget for every method)")
+    _add_config_args(p)
+    p.add_argument("--trials", type=int, required=True, help="finished (complete or pruned) trials the study ends with")
+    p.add_argument("--steps", type=int, help="training steps per trial (default: the dataset's)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes on this host (default 1)")
+    p.add_argument("--storage", help="journal:FILE, sqlite:///FILE or postgresql://USER@HOST:PORT/DB "
+                   "(default journal:<results>/tuning/studies.journal)")
+    p.add_argument("--study", help="study name (default <dataset>-<method>[+<variant>])")
+    p.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"])
+    p.add_argument("--seed", type=int, default=0, help="the sampler's and every trial run's seed (default 0)")
+    p.add_argument("--heartbeat", type=int, default=10, help="seconds between a trial's heartbeats on RDB storage")
+    p.set_defaults(func=cmd_tune)
 
     p = _subcommand(sub, "report", "write the leaderboard of the run records under <results>/runs")
     p.add_argument("--results", type=Path, default=Path("results"), help="results directory (default results)")

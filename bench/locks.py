@@ -69,6 +69,12 @@ def is_stale(owner: dict) -> bool:
     return started is not None and process_start(owner["pid"]) not in (None, started)
 
 
+def this_process() -> dict:
+    """Who holds a lock (or runs a tuning trial): host, pid, the pid's start time, since when."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "pid_start": process_start(os.getpid()),
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
 def describe(owner: dict) -> str:
     return f"pid {owner.get('pid')} on host {owner.get('host')} (since {owner.get('started')})"
 
@@ -84,9 +90,7 @@ class FileLock:
         self.content = ""
 
     def _try_create(self) -> bool:
-        self.content = json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
-                                   "pid_start": process_start(os.getpid()),
-                                   "started": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        self.content = json.dumps(this_process())
         tmp = temporary_sibling(self.path)
         tmp.write_text(self.content)
         try:

@@ -89,8 +89,10 @@ def open_dataset(resolved: ResolvedConfig, data_root: Path) -> VideoStore:
     return dataset.open(data_root)
 
 
-def run_id(resolved: ResolvedConfig, store: VideoStore, split: str = "val") -> str:
-    tuning = {"split": split} if split != "val" else {}
+def run_id(resolved: ResolvedConfig, store: VideoStore, split: str = "val", tuned: dict | None = None) -> str:
+    """The hash of the config and data version (and of the split and the study a tuned config
+    came from, when there is one: a default and a tuned run never share an id)."""
+    tuning = ({"split": split} if split != "val" else {}) | ({"tuned": tuned} if tuned else {})
     return stable_hash({"config": resolved.as_dict(), "data_version": store.version, **tuning})
 
 
@@ -195,18 +197,20 @@ def interruption(signum: int, checkpoints: Path, identifier: str, stop: Training
 
 
 def execute(resolved: ResolvedConfig, results_root: Path, data_root: Path, force: bool = False,
-            console: Console | None = None, split: str = "val", watch: Watch | None = None) -> RunOutcome:
+            console: Console | None = None, split: str = "val", watch: Watch | None = None,
+            tuned: dict | None = None) -> RunOutcome:
     """Run one resolved config end to end (or return the finished record). A per_action dataset
     trains one model per action (its own checkpoint each) and evaluates every action's
     embeddings from its own model; the protocol averages the metrics over actions. ``split``:
-    the scored split (val, or tune for a tuning trial); ``watch``: see training_units.Watch."""
+    the scored split (val, or tune for a tuning trial); ``watch``: see training_units.Watch;
+    ``tuned``: where a tuned config came from (its study and trial), kept in the record."""
     console = console or Console()
     device = resolve_device(resolved.trainer.device)
     store = open_dataset(resolved, data_root)
     store.check()
     check_protocol_fits(resolved.protocol, store)
     store.fit_and_score(split)  # an unknown split is named before anything is written
-    identifier = run_id(resolved, store, split)
+    identifier = run_id(resolved, store, split, tuned)
     final = run_directory(results_root, resolved, identifier)
     label = run_label(resolved)
     skip = f"[dim]{label} seed {resolved.seed}: finished run {identifier} found at {final}, skipped"
@@ -222,17 +226,18 @@ def execute(resolved: ResolvedConfig, results_root: Path, data_root: Path, force
             return RunOutcome(record, final, skipped=True)
         console.print(f"run {identifier}: {label} on {resolved.dataset_name}, seed {resolved.seed}")
         return _train_and_record(resolved, store, device, identifier, final, results_root, data_root, console,
-                                 split, watch)
+                                 split, watch, tuned)
 
 
 def _describe(resolved: ResolvedConfig, store: VideoStore, identifier: str, split: str, train_ids: list[str],
-              eval_ids: list[str]) -> dict:
+              eval_ids: list[str], tuned: dict | None = None) -> dict:
     """What every record of a run states: its config, seed, data and splits, whatever became of it."""
     config = resolved.as_dict()
     splits = {"train": train_ids, split: eval_ids}
     return {"run_id": identifier, "label": run_label(resolved), "method": resolved.method_name,
             "variant": resolved.variant, "dataset": resolved.dataset_name, "encoder": resolved.encoder_name,
             "protocol": resolved.protocol.name, "seed": resolved.seed, "split": split, "config": config,
+            **({"tuned": tuned} if tuned else {}),
             "config_hash": stable_hash(config),
             "data": {"name": store.name, "version": store.version, "store": str(store.root),
                      "mode": getattr(resolved.dataset, "mode", None), "splits": splits,
@@ -241,7 +246,7 @@ def _describe(resolved: ResolvedConfig, store: VideoStore, identifier: str, spli
 
 def _train_and_record(resolved: ResolvedConfig, store: VideoStore, device: torch.device, identifier: str,
                       final: Path, results_root: Path, data_root: Path, console: Console, split: str,
-                      watch: Watch | None) -> RunOutcome:
+                      watch: Watch | None, tuned: dict | None) -> RunOutcome:
     started = time.perf_counter()
     train_ids, eval_ids = store.fit_and_score(split)
     checkpoints = Path(results_root) / "checkpoints"
@@ -265,7 +270,7 @@ def _train_and_record(resolved: ResolvedConfig, store: VideoStore, device: torch
         finished = time.perf_counter()
 
         record = json_ready({
-            **_describe(resolved, store, identifier, split, train_ids, eval_ids),
+            **_describe(resolved, store, identifier, split, train_ids, eval_ids, tuned),
             **result.record_fields(),
             "training": training_summary(units),
             "timing": {"train_s": round(sum(u.train_s for u in units.values()), 3),
