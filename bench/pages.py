@@ -18,7 +18,6 @@ def write_pages(results_root: Path, leaderboard: Path | None = None,
                 warn: Callable[[str], None] | None = None) -> list[Path]:
     """Rebuild every page of ``results_root``; return the files written, the leaderboard first."""
     from bench.paper_report import write_paper_reports  # noqa: PLC0415 - matplotlib only when reporting
-
     from bench.tuning.report import write_tuning  # noqa: PLC0415 - Optuna only when a study exists
 
     written = [write_leaderboard(results_root, leaderboard, warn=warn)]

@@ -25,3 +25,16 @@ def write_tiny_store(root, actions=("a", "b"), per_action=4, length=12, size=16,
 @pytest.fixture
 def tiny_store(tmp_path):
     return write_tiny_store(tmp_path / "store")
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server for the session (tests/postgres_server.py); skipped with one
+    line only where no PostgreSQL binaries exist."""
+    from postgres_server import postgres_bin, postgres_server  # noqa: PLC0415
+
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on this machine")
+    with postgres_server(bin_dir) as url:
+        yield url

@@ -77,6 +77,6 @@ def parameter_defaults(resolved: ResolvedConfig, space: dict[str, Any]) -> dict[
     return out
 
 
-def tuned_keys(values: dict[str, dict[str, Any]]) -> list[str]:
-    """'section.field' of every tuned value."""
-    return [f"{section}.{field}" for section, fields in values.items() for field in fields]
+def tuned_keys(values: dict[str, Any]) -> list[str]:
+    """'section.field' of every value of nested config ``values`` (top-level scalars such as the seed are not fields)."""
+    return [f"{section}.{field}" for section, fields in values.items() if isinstance(fields, dict) for field in fields]

@@ -19,6 +19,7 @@ holder dies) for PostgreSQL.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -111,20 +112,23 @@ def _rdb_storage(url: str, kind: str, heartbeat_s: int) -> RDBStorage:
 
     engine_kwargs = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}} if kind == "postgresql" else {}
     try:
-        return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_s,
-                          grace_period=STALE_AFTER_HEARTBEATS * heartbeat_s,
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES))
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.8; we rely on them
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_s,
+                              grace_period=STALE_AFTER_HEARTBEATS * heartbeat_s,
+                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES))
     except ModuleNotFoundError as err:
         raise ConfigError(f"--storage {shown_url(url)} needs the database driver '{err.name}'; "
-                          "pip install psycopg2-binary (it is in the project's dependencies)") from err
+                          "pip install 'psycopg[binary]' (it is in the project's dependencies)") from err
     except (sqlalchemy.exc.SQLAlchemyError, ValueError) as err:
         reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
         raise DataError(f"cannot open the study database {shown_url(url)} ({reason}); check that the server "
                         "is running and that the user, host, port and database in --storage are right") from err
 
 
-def open_storage(url: str | None, results_root: Path, heartbeat_s: int) -> StudyStorage:
-    """Open ``url`` (None: the default journal under ``results_root``)."""
+def open_storage(url: str | None, results_root: Path, heartbeat_s: int, create: bool = True) -> StudyStorage:
+    """Open ``url`` (None: the default journal under ``results_root``); with ``create=False``
+    a journal file that does not exist yet is a ConfigError (readers never create one)."""
     if url is None:
         url = f"journal:{Path(results_root) / DEFAULT_JOURNAL}"
     kind = storage_kind(url)
@@ -132,6 +136,9 @@ def open_storage(url: str | None, results_root: Path, heartbeat_s: int) -> Study
         path = Path(url[len("journal:"):])
         if not path.name or path.is_dir():
             raise ConfigError(f"--storage {url}: name a journal file, e.g. journal:results/tuning/studies.journal")
+        if not create and not path.is_file():
+            raise ConfigError(f"no tuning studies at {path}; run `bench tune --method M --trials N` first "
+                              "(or name the storage with --storage)")
         path.parent.mkdir(parents=True, exist_ok=True)
         return StudyStorage(url, kind, JournalStorage(JournalFileBackend(str(path))), _file_claims(path.parent / "locks"))
     storage = _rdb_storage(url, kind, heartbeat_s)

@@ -26,12 +26,12 @@ from typing import Any
 
 import optuna
 
-from bench.config import stable_hash
+from bench.config import parse_overrides, stable_hash
 from bench.errors import ConfigError
 from bench.protocol.config import HEADLINE_METRICS
 from bench.run_config import ResolvedConfig, resolve
 from bench.training_units import run_label
-from bench.tuning.space import check_tunable, describe_space, parameter_defaults
+from bench.tuning.space import SpaceRecorder, check_tunable, describe_space, parameter_defaults, suggest, tuned_keys
 from bench.tuning.storage import StudyStorage
 
 PRUNERS = ("median", "hyperband", "none")
@@ -73,6 +73,11 @@ class TuneSpec:
         if self.pruner not in PRUNERS:
             raise ConfigError(f"--pruner {self.pruner} is not one of {', '.join(PRUNERS)}")
         check_tunable(self.method)
+        fixed = set(tuned_keys(parse_overrides(list(self.overrides))))
+        searched = set(tuned_keys(suggest(SpaceRecorder(), self.method)))
+        if fixed & searched:
+            raise ConfigError(f"--set {sorted(fixed & searched)[0]} fixes a parameter the study searches; drop it, "
+                              "or tune without it by naming a variant")
 
     def base_config(self, values: dict[str, Any] | None = None) -> ResolvedConfig:
         """The trial config with ``values`` (the tuned ones) on top of the defaults; the user's
@@ -129,7 +134,8 @@ def budget(spec: TuneSpec, resolved: ResolvedConfig) -> dict[str, Any]:
 
 
 def _differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    return [key for key in sorted(set(stored) | set(wanted))
+    """The budget keys that differ, in the budget's order (the config hash last: it differs whenever steps do)."""
+    return [key for key in dict.fromkeys([*wanted, *stored])
             if json.dumps(stored.get(key), sort_keys=True) != json.dumps(wanted.get(key), sort_keys=True)]
 
 

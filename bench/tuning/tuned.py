@@ -22,7 +22,7 @@ from bench.tuning.study import default_study_name
 def tuned_values(method: str, variant: str | None, dataset: str, storage_url: str | None, results: Path,
                  heartbeat_s: int = 10) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """(config values of the best trial, provenance for the run record)."""
-    storage = open_storage(storage_url, results, heartbeat_s)
+    storage = open_storage(storage_url, results, heartbeat_s, create=False)
     name = default_study_name(dataset, method, variant)
     command = f"bench tune --method {method}" + (f" --variant {variant}" if variant else "") + f" --dataset {dataset}"
     if name not in optuna.study.get_all_study_names(storage.storage):

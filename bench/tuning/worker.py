@@ -52,12 +52,12 @@ def _retry(study: optuna.Study, trial_id: int, reason: str) -> None:
     """Fail a running trial (if it still runs) and re-queue its parameters."""
     storage = study._storage  # noqa: SLF001 - Optuna's own callbacks take the study and use its storage
     try:
+        storage.set_trial_system_attr(trial_id, "failed_because", reason)
         if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
             return
-    except optuna.exceptions.UpdateFinishedTrialError:
+    except optuna.exceptions.UpdateFinishedTrialError:  # another worker failed it first
         return
     frozen = storage.get_trial(trial_id)
-    storage.set_trial_system_attr(trial_id, "failed_because", reason)
     RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)(study, frozen)
 
 
@@ -94,7 +94,9 @@ def claim(study: optuna.Study, spec: TuneSpec, storage: StudyStorage, console: C
         if not states[TrialState.WAITING] and finished + states[TrialState.RUNNING] >= spec.trials:
             return None
         study.sampler = make_sampler(spec.seed, spec.trials, len(trials))
-        trial = study.ask()
+        with warnings.catch_warnings():  # "heartbeat is meant for Study.optimize": this loop sends them itself
+            warnings.simplefilter("ignore", UserWarning)
+            trial = study.ask()
         trial.set_user_attr(WORKER, this_process())
         return trial
 
