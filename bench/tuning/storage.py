@@ -114,7 +114,7 @@ def _rdb_storage(url: str, kind: str, heartbeat_s: int) -> RDBStorage:
     try:
         with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.8; we rely on them
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_s,
+            return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_s,
                               grace_period=STALE_AFTER_HEARTBEATS * heartbeat_s,
                               heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES))
     except ModuleNotFoundError as err:
