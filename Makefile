@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test bench protocols report perf lint clean badinput
+.PHONY: install test bench tune protocols report perf lint clean badinput
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,19 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/bench suite --dataset synthetic
+
+# Equal-budget tuning of every trainable method on the synthetic dataset (TUNE_TRIALS trials of
+# the dataset's 300 steps each, seeded TPE, median pruning), then the default and the tuned
+# configs on seeds 0 1 2, then the pages: results/TUNING.md and results/LEADERBOARD.md.
+TUNE_TRIALS ?= 8
+TUNE_SEEDS ?= 0 1 2
+tune: $(STAMP)
+	@for method in $$($(PY) -c "from bench.registry import METHODS; print(*(m for m in METHODS.names() if METHODS.get(m).trainable))"); do \
+		$(VENV)/bin/bench tune --method $$method --dataset synthetic --trials $(TUNE_TRIALS) || exit $$?; \
+	done
+	$(VENV)/bin/bench suite --dataset synthetic --seeds $(TUNE_SEEDS)
+	$(VENV)/bin/bench suite --dataset synthetic --tuned --seeds $(TUNE_SEEDS)
+	$(VENV)/bin/bench report
 
 # Rebuilds the published pages (results/published/*.md) from the published run records alone.
 report: $(STAMP)
@@ -44,4 +57,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check bench methods datasets tests
 
 clean:
-	rm -rf $(VENV) data results/runs
+	rm -rf $(VENV) data results/runs results/tuning results/checkpoints

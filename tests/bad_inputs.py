@@ -91,6 +91,17 @@ def _record(cwd: Path) -> None:
     write(run_paths(cwd)[1] / "record.json", '{"run_id": "trunc')
 
 
+def _study_of_one_trial(cwd: Path) -> None:
+    """A study synthetic-scl whose budget is 1 trial (the case then asks for 2)."""
+    from bench.tuning.storage import open_storage  # noqa: PLC0415 - imported when the case runs
+    from bench.tuning.study import TuneSpec, open_study  # noqa: PLC0415
+
+    spec = TuneSpec(method="scl", trials=1, results=cwd / "results")
+    open_study(spec, open_storage(None, spec.results, spec.heartbeat_s))
+
+
+TUNE = ["tune", "--method", "scl", "--trials", "2"]
+
 CASES = [
     Case("unknown method", ["run", "--method", "lrpropp"], "unknown method 'lrpropp'"),
     Case("unknown config key", ["run", "--set", "method.temprature=0.2"], "method.temprature"),
@@ -145,6 +156,19 @@ CASES = [
     Case("corrupt manifest", RUN, "manifest.json is corrupt",
          lambda cwd: write(prepare_data(cwd) / "manifest.json", "{"), writes_before=True),
     Case("command-line typo", ["run", "--seed", "abc"], "invalid int value: 'abc'"),
+    Case("tune: --trials 0", ["tune", "--method", "scl", "--trials", "0"], "--trials 0 must be >= 1"),
+    Case("tune: a method with nothing to tune", ["tune", "--method", "random", "--trials", "2"],
+         "method 'random' does not train, so it has nothing to tune"),
+    Case("tune: unknown storage scheme", [*TUNE, "--storage", "mysql://user@localhost/db"],
+         "unknown storage scheme 'mysql'"),
+    Case("tune: unreachable database", [*TUNE, "--storage", "postgresql://postgres:secret@127.0.0.1:1/db"],
+         "cannot open the study database postgresql://postgres:***@127.0.0.1:1/db"),
+    Case("tune: a study with another budget", TUNE, "has trials=1, this command asks for 2", _study_of_one_trial,
+         writes_before=True),
+    Case("tune: --set fixes a searched parameter", [*TUNE, "--set", "method.temperature=0.2"],
+         "--set method.temperature fixes a parameter the study searches"),
+    Case("suite --tuned before any study", ["suite", "--tuned", "--methods", "scl"],
+         "no tuning studies at results/tuning/studies.journal"),
 ]
 
 

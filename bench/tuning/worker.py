@@ -58,7 +58,9 @@ def _retry(study: optuna.Study, trial_id: int, reason: str) -> None:
     except optuna.exceptions.UpdateFinishedTrialError:  # another worker failed it first
         return
     frozen = storage.get_trial(trial_id)
-    RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)(study, frozen)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)(study, frozen)
 
 
 def fail_dead_trials(study: optuna.Study) -> list[int]:
