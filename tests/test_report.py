@@ -1,10 +1,23 @@
-"""The leaderboard: grouping over seeds, mean and std, bold best, ranking by mean rank."""
+"""The leaderboard: grouping over seeds, mean and std, bold best, ranking by mean rank, tuned
+rows apart from default ones, the Welch ≈ mark."""
 import json
+import warnings
 
 import numpy as np
+import pytest
+from scipy.stats import ttest_ind
 
 from bench.protocol.config import HEADLINE_METRICS
-from bench.report import load_records, mean_ranks, render_leaderboard, summarise, write_leaderboard
+from bench.report import (
+    ALPHA,
+    load_records,
+    mean_ranks,
+    render_leaderboard,
+    similar_to_best,
+    summarise,
+    welch_p,
+    write_leaderboard,
+)
 
 
 def record(label, seed, value, tau=None):
@@ -25,7 +38,9 @@ def write(root, rec):
 def test_mean_and_std_over_seeds():
     rows = summarise([record("a", 0, 10.0), record("a", 1, 20.0)])["toy"]
     assert rows[0]["seeds"] == [0, 1]
-    assert rows[0]["classification@0.10"] == (15.0, 5.0)  # mean 15, population std 5
+    # mean 15, sample std sqrt(((10-15)² + (20-15)²) / (2-1)) = sqrt(50)
+    assert rows[0]["classification@0.10"] == pytest.approx((15.0, np.sqrt(50.0)))
+    assert rows[0]["values"]["classification@0.10"] == [10.0, 20.0]
 
 
 def test_mean_ranks_by_hand():
@@ -81,7 +96,8 @@ def test_runs_of_two_configs_are_kept_apart_and_seeds_of_one_averaged():
                       configured("a", 0, 70.0, 300)])["toy"]
     assert len(rows) == 2
     by_steps = {row["steps"]: row for row in rows}
-    assert by_steps[100]["classification@0.10"] == (15.0, 5.0) and by_steps[100]["seeds"] == [0, 1]
+    assert by_steps[100]["classification@0.10"] == pytest.approx((15.0, np.sqrt(50.0)))
+    assert by_steps[100]["seeds"] == [0, 1]
     assert by_steps[300]["classification@0.10"] == (70.0, 0.0)
     assert "trainer.steps=100" in by_steps[100]["config"] and "trainer.steps=300" in by_steps[300]["config"]
     text = render_leaderboard({"toy": rows})
@@ -142,3 +158,73 @@ def test_rows_name_the_commit_of_their_runs():
 def test_empty_results_point_to_make_bench_and_the_published_numbers():
     text = render_leaderboard(summarise([]))
     assert "No finished run under results/runs yet" in text and "results/published/LEADERBOARD.md" in text
+
+
+def test_seeds_column_gives_the_count_then_the_seeds():
+    text = render_leaderboard(summarise([record("a", s, 50.0 + s) for s in (2, 0, 1)] + [record("b", 7, 40.0)]))
+    row = {line.split(" |")[0]: line for line in text.splitlines() if line.startswith("| ")}
+    assert "| 3 (0,1,2) |" in row["| a"] and "| 1 (7) |" in row["| b"]
+
+
+def tuned(rec, trial=3):
+    """The record of a run whose config came from an Optuna study."""
+    return {**rec, "tuned": {"study": "toy-a", "trial": trial, "objective": 61.2, "trials": 8, "steps": 10}}
+
+
+def test_tuned_and_default_runs_of_one_method_are_two_rows():
+    rows = summarise([record("a", 0, 50.0), tuned(record("a", 0, 60.0)), tuned(record("a", 1, 62.0))])["toy"]
+    assert len(rows) == 2
+    by_tuned = {row["tuned"]: row for row in rows}
+    assert by_tuned[False]["seeds"] == [0] and by_tuned[True]["seeds"] == [0, 1]
+    assert by_tuned[True]["classification@0.10"][0] == 61.0
+    text = render_leaderboard({"toy": rows})
+    labels = [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| a")]
+    assert labels == ["| a (tuned)", "| a"]  # the tuned row is better on every headline metric
+    assert "best config of an equal-budget Optuna study" in text and "TUNING.md" in text
+
+
+def seeded(label, values):
+    """A row's runs: one record per seed, with the given value of every metric."""
+    return [record(label, seed, value) for seed, value in enumerate(values)]
+
+
+def marks(text, label):
+    """The ≈ count of the row labelled ``label``."""
+    return next(line for line in text.splitlines() if line.startswith(f"| {label} |")).count("≈")
+
+
+def test_welch_mark_by_hand():
+    # Welch: means 82 vs 81, both s² = 4, n = 3: t = 1 / sqrt(4/3 + 4/3) = 0.61, df = 4, p = 0.57
+    best, close, far = [80.0, 82.0, 84.0], [79.0, 81.0, 83.0], [50.0, 51.0, 52.0]
+    assert welch_p(close, best) == pytest.approx(ttest_ind(close, best, equal_var=False).pvalue)
+    assert welch_p(close, best) == pytest.approx(0.573, abs=1e-3) and welch_p(far, best) < ALPHA
+    text = render_leaderboard(summarise([*seeded("best", best), *seeded("close", close), *seeded("far", far)]))
+    # every headline metric is marked, and alignment error (100 - value, lower is better) too
+    assert marks(text, "best") == 0 and marks(text, "close") == 7 and marks(text, "far") == 0
+    assert "≈ not significantly different from the column's best row (Welch's two-sided t-test" in text
+
+
+def test_lower_is_better_column_compares_with_the_lowest():
+    rows = summarise([*seeded("best", [80.0, 82.0, 84.0]), *seeded("close", [79.0, 81.0, 83.0])])["toy"]
+    # alignment error is 100 - value: "best" has the lowest error (18 vs 19), so "close" is marked
+    assert similar_to_best(rows, "alignment_error_dtw") == [False, True]
+
+
+def test_zero_variance_rows_equal_means_are_similar_unequal_are_not():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scipy gives nan (and warns) here; welch_p must not ask it
+        assert welch_p([5.0, 5.0], [5.0, 5.0, 5.0]) == 1.0
+        assert welch_p([5.0, 5.0], [6.0, 6.0]) == 0.0
+        assert welch_p([5.0, 5.0, 5.0], [4.0, 5.0, 6.0]) == pytest.approx(1.0)  # one constant: scipy's value
+        text = render_leaderboard(summarise([*seeded("six", [6.0, 6.0]), *seeded("five", [5.0, 5.0]),
+                                             *seeded("same", [6.0, 6.0])]))
+    # "same" ties "six" for best (the first row of the table on a tie is the best): the other is marked
+    assert marks(text, "same") == 0 and marks(text, "six") == 7 and marks(text, "five") == 0
+
+
+def test_one_seed_rows_are_never_marked_nor_tested():
+    text = render_leaderboard(summarise([*seeded("best", [80.0, 82.0, 84.0]), record("single", 0, 81.0),
+                                         *seeded("close", [79.0, 81.0, 83.0])]))
+    assert marks(text, "single") == 0 and marks(text, "close") == 7
+    alone = render_leaderboard(summarise([*seeded("best", [80.0, 82.0, 84.0]), record("single", 0, 81.0)]))
+    assert "≈" not in alone  # one row with two seeds: nothing to test, no note either
