@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 
 from bench.atomic import write_text
 from bench.figures import plt, save_figure
-from bench.report import load_records
+from bench.report import is_tuned, load_records
 from bench.tuning.objective import objective_value
 from bench.tuning.storage import DEFAULT_JOURNAL, open_storage
 
@@ -113,7 +113,7 @@ def val_comparison(results_root: Path) -> list[tuple[str, list[float], list[floa
         if record.get("protocol") != "bench" or record.get("variant"):
             continue
         default, tuned = by_method.setdefault(record["method"], ([], []))
-        (tuned if record.get("tuned") else default).append(objective_value(record["metrics"]))
+        (tuned if is_tuned(record) else default).append(objective_value(record["metrics"]))
     return [(method, *by_method[method]) for method in sorted(by_method)]
 
 
