@@ -187,9 +187,9 @@ def tune(spec: TuneSpec, console: Console | None = None) -> optuna.Study:
     spec.check()
     spec.base_config()                       # unknown names and bad values before anything is written
     storage = open_storage(spec.storage, spec.results, spec.heartbeat_s)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)   # the progress lines say what happens
     with storage.claim(spec.study_name):
         open_study(spec, storage)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     if spec.workers == 1:
         work(spec, console)
     else:
