@@ -137,3 +137,35 @@ def test_nothing_to_tune_and_fixed_search_parameters_are_refused(tmp_path):
         spec_for(tmp_path, method="random").check()
     with pytest.raises(ConfigError, match="--set method.temperature fixes a parameter"):
         spec_for(tmp_path, overrides=(*TUNE_RUN, "method.temperature=0.2")).check()
+
+
+def test_suite_tuned_retrains_the_best_config_on_val_and_the_leaderboard_tells_it_apart(tmp_path, monkeypatch):
+    from bad_inputs import sets  # noqa: PLC0415
+
+    from bench.cli import main  # noqa: PLC0415
+    from bench.publish import publish  # noqa: PLC0415
+    from bench.report import leaderboard_text  # noqa: PLC0415
+
+    monkeypatch.chdir(tmp_path)
+    study = tune(spec_for(tmp_path, trials=2, results=tmp_path / "results", data=tmp_path / "data"))
+    best = best_trial(study)
+    common = [*sets([*TUNE_RUN, "trainer.steps=4"]), "--methods", "scl", "--seeds", "0", "1"]
+    assert main(["suite", *common]) == 0
+    assert main(["suite", "--tuned", *common]) == 0
+    records = [read_record(run) for run in finished_runs(tmp_path / "results")]
+    tuned = [r for r in records if r.get("tuned")]
+    assert len(records) == 4 and len(tuned) == 2
+    for record in tuned:
+        assert record["split"] == "val" and record["tuned"]["trial"] == best.number
+        assert record["config"]["method"]["temperature"] == best.params["temperature"]
+        assert record["config"]["trainer"]["lr"] == best.params["trainer.lr"]
+    board = leaderboard_text(tmp_path / "results")
+    assert "| scl (tuned) |" in board and "| scl |" in board and "2 (0,1)" in board
+    page = (tmp_path / "results" / "TUNING.md")
+    assert main(["report"]) == 0 and "## Default vs tuned on val" in page.read_text()
+    published = tmp_path / "published"
+    publish(tmp_path / "results", published)
+    assert (published / "tuning" / "studies.journal").read_bytes() == (
+        tmp_path / "results" / "tuning" / "studies.journal").read_bytes()
+    assert len(list((published / "tuning" / "runs").rglob("record.json"))) == 2
+    assert not list((published / "tuning").rglob("*.pt"))
