@@ -78,9 +78,13 @@ def fail_dead_trials(study: optuna.Study) -> list[int]:
     return dead
 
 
-def claim(study: optuna.Study, spec: TuneSpec, storage: StudyStorage, console: Console) -> optuna.Trial | None | bool:
-    """The next trial for this worker, None to wait (the last trials run elsewhere), False when
-    the study has its N finished trials."""
+class StudyFinished(Exception):  # noqa: N818 - the loop's normal end
+    """The study has its N finished trials."""
+
+
+def claim(study: optuna.Study, spec: TuneSpec, storage: StudyStorage, console: Console) -> optuna.Trial | None:
+    """The next trial for this worker, or None to wait (the last trials run elsewhere); raises
+    StudyFinished once the study has its N finished trials."""
     with storage.claim(spec.study_name):
         for number in fail_dead_trials(study):
             console.print(f"trial {number}: its worker died; failed and re-queued")
@@ -88,7 +92,7 @@ def claim(study: optuna.Study, spec: TuneSpec, storage: StudyStorage, console: C
         states = Counter(trial.state for trial in trials)
         finished = sum(states[state] for state in FINISHED)
         if finished >= spec.trials:
-            return False
+            raise StudyFinished
         errors = sum(1 for t in trials if t.state == TrialState.FAIL and ERROR in t.user_attrs)
         if errors >= spec.trials:
             raise DataError(f"study '{spec.study_name}': {errors} trials failed by errors (the last: "
@@ -155,8 +159,9 @@ def work(spec: TuneSpec, console: Console) -> None:
     study = optuna.load_study(study_name=spec.study_name, storage=storage.storage,
                               pruner=make_pruner(spec.pruner, spec.base_config().trainer.steps))
     while True:
-        trial = claim(study, spec, storage, console)
-        if trial is False:
+        try:
+            trial = claim(study, spec, storage, console)
+        except StudyFinished:
             return
         if trial is None:
             time.sleep(POLL_SECONDS)
