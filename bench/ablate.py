@@ -12,7 +12,10 @@ with the dataset's trainer budget and the same user overrides, evaluated under
 - tcc: the TCC loss types (the project holds no TCC table, so its page is measured only).
 
 ``--list`` prints the plan and its run count (finished runs found by their resolved config)
-and runs nothing.
+and runs nothing. ``--tuned`` runs each row with the best config of its own study
+(``bench tune --method M --variant V``: the variant's defining fields stay pinned, the rest
+is tuned on the tune split under the ``bench`` objective); a row without a study is named
+with the command that makes it.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench.errors import ConfigError, DataError, UnknownNameError
+from bench.errors import DataError, UnknownNameError
 from bench.protocol.config import PAPER_PRESETS
 from bench.registry import METHODS, unknown_name_message
 from bench.run_config import ResolvedConfig, resolve
@@ -68,20 +71,32 @@ def ablation(paper: str) -> Ablation:
     return ABLATIONS[paper]
 
 
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of an ablation: its config, and the study and trial it came from (``--tuned``)."""
+
+    resolved: ResolvedConfig
+    tuned: dict | None = None
+
+
 def plan(paper: str, dataset: str | None, seeds: list[int], overrides: list[str], tuned: bool = False,
-         config_file: str | None = None) -> list[ResolvedConfig]:
+         config_file: str | None = None, results_root: Path = Path("results"),
+         storage: str | None = None) -> list[PlannedRun]:
     """Every (variant, seed) of the paper's ablation, resolved: seed by seed, each seed's rows in
     table order, so that an interrupted ablation has compared every row on its first seeds."""
+    from bench.tuning.tuned import tuned_values  # noqa: PLC0415 - Optuna only for --tuned
+
     spec = ablation(paper)
-    if tuned:
-        raise ConfigError("--tuned: no tuning study exists yet (the harness has no tuning command); "
-                          "drop --tuned to run the rows with the paper's defaults")
     unknown = [v for v in spec.variants if v not in METHODS.get(spec.method).variants]
     if unknown:
         raise UnknownNameError(unknown_name_message(f"variant of {spec.method}", unknown[0],
                                                     list(METHODS.get(spec.method).variants)))
-    return [resolve(method=spec.method, variant=variant, dataset=dataset, protocol=PAPER_PRESETS[paper], seed=seed,
-                    config_file=config_file, overrides=[*spec.protocol_overrides, *overrides])
+    studies = {variant: tuned_values(spec.method, variant, dataset or "synthetic", storage, results_root)
+               for variant in spec.variants} if tuned else {}
+    return [PlannedRun(resolve(method=spec.method, variant=variant, dataset=dataset, protocol=PAPER_PRESETS[paper],
+                               seed=seed, config_file=config_file, overrides=[*spec.protocol_overrides, *overrides],
+                               values=studies[variant][0] if tuned else None),
+                       studies[variant][1] if tuned else None)
             for seed in seeds for variant in spec.variants]
 
 
@@ -100,7 +115,7 @@ def is_finished(resolved: ResolvedConfig, done: set[str]) -> bool:
     return json.dumps(resolved.as_dict(), sort_keys=True) in done
 
 
-def plan_table(paper: str, plans: list[ResolvedConfig], results_root: Path) -> tuple[Table, int]:
+def plan_table(paper: str, plans: list[PlannedRun], results_root: Path) -> tuple[Table, int]:
     """The plan as a table (row, seed, steps, preset, status) and the number of runs still to do."""
     done = finished_configs(results_root)
     spec = ABLATIONS[paper]
@@ -108,15 +123,17 @@ def plan_table(paper: str, plans: list[ResolvedConfig], results_root: Path) -> t
     for column in ("#", "row", "seed", "steps", "protocol", "status"):
         table.add_column(column)
     todo = 0
-    for number, resolved in enumerate(plans, 1):
+    for number, planned in enumerate(plans, 1):
+        resolved = planned.resolved
         finished = is_finished(resolved, done)
         todo += not finished
-        table.add_row(str(number), run_label(resolved), str(resolved.seed), str(resolved.trainer.steps),
+        table.add_row(str(number), run_label(resolved) + (" (tuned)" if planned.tuned else ""), str(resolved.seed),
+                      str(resolved.trainer.steps),
                       resolved.protocol.name, "finished" if finished else "to run")
     return table, todo
 
 
-def run_ablation(paper: str, plans: list[ResolvedConfig], results_root: Path, data_root: Path,
+def run_ablation(paper: str, plans: list[PlannedRun], results_root: Path, data_root: Path,
                  list_only: bool, console: Console) -> int:
     """Print the plan; unless ``list_only``, run every unfinished row. Returns the runs trained."""
     table, todo = plan_table(paper, plans, results_root)
@@ -127,7 +144,7 @@ def run_ablation(paper: str, plans: list[ResolvedConfig], results_root: Path, da
     if list_only:
         return 0
     trained = 0
-    for number, resolved in enumerate(plans, 1):
-        console.rule(f"[{number}/{len(plans)}] {run_label(resolved)} seed {resolved.seed}")
-        trained += not execute(resolved, results_root, data_root, console=console).skipped
+    for number, planned in enumerate(plans, 1):
+        console.rule(f"[{number}/{len(plans)}] {run_label(planned.resolved)} seed {planned.resolved.seed}")
+        trained += not execute(planned.resolved, results_root, data_root, console=console, tuned=planned.tuned).skipped
     return trained

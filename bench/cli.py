@@ -200,7 +200,8 @@ def cmd_tune(args: argparse.Namespace) -> None:
 def cmd_ablate(args: argparse.Namespace) -> None:
     from bench.ablate import plan, run_ablation  # noqa: PLC0415 - only this command needs it
 
-    plans = plan(args.paper, args.dataset, args.seeds, args.overrides, args.tuned, args.config_file)
+    plans = plan(args.paper, args.dataset, args.seeds, args.overrides, args.tuned, args.config_file, args.results,
+                 args.storage)
     run_ablation(args.paper, plans, args.results, args.data, args.list, console)
     if not args.list:
         console.print(f"now `bench report --results {args.results}` writes results/papers/{args.paper}.md")
@@ -317,7 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paper", required=True, help="lav, lrprop, lac or tcc")
     p.add_argument("--dataset", default=None, help="dataset name (default synthetic)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
-    p.add_argument("--tuned", action="store_true", help="use the tuned configs of each row (none exist yet)")
+    p.add_argument("--tuned", action="store_true", help="each row with the best config of its study "
+                   "(bench tune --method M --variant V)")
+    p.add_argument("--storage", help="where the studies are (default <results>/tuning/studies.journal)")
     p.add_argument("--list", action="store_true", help="print the plan and its run count, run nothing")
     p.add_argument("--config", dest="config_file", help="YAML file applied to every row")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",

@@ -149,16 +149,16 @@ def test_measurement_uses_the_group_with_most_seeds():
 # --- bench ablate --------------------------------------------------------------------------------
 
 def test_the_plan_has_identical_budgets_and_the_papers_preset():
-    plans = plan("lav", "synthetic", [0, 1, 2], [])
+    plans = [p.resolved for p in plan("lav", "synthetic", [0, 1, 2], [])]
     assert len(plans) == 24 and {p.variant for p in plans} == set(ABLATIONS["lav"].variants)
     assert {p.trainer.steps for p in plans} == {300} and {p.protocol.name for p in plans} == {"lav"}
     assert all(p.protocol.progression for p in plans)
     assert len({json.dumps({**p.as_dict()["trainer"]}, sort_keys=True) for p in plans}) == 1
-    assert {p.protocol.name for p in plan("lrprop", "synthetic", [0], [])} == {"carl"}
+    assert {p.resolved.protocol.name for p in plan("lrprop", "synthetic", [0], [])} == {"carl"}
     with pytest.raises(UnknownNameError, match="unknown paper 'sal'"):
         plan("sal", "synthetic", [0], [])
-    with pytest.raises(ConfigError, match="no tuning study exists yet"):
-        plan("lac", "synthetic", [0], [], tuned=True)
+    with pytest.raises(ConfigError, match="no tuning studies at"):
+        plan("lac", "synthetic", [0], [], tuned=True, results_root=Path("nowhere"))
 
 
 def test_ablate_list_runs_nothing(tmp_path, capsys):
@@ -176,7 +176,7 @@ def test_ablate_list_runs_nothing(tmp_path, capsys):
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("papers")
     results, data = root / "results", root / "data"
-    plans = [p for p in plan("lav", "tiny_test", [0, 1], TINY) if p.variant in ("sdtw", "idm", "cidm")]
+    plans = [p for p in plan("lav", "tiny_test", [0, 1], TINY) if p.resolved.variant in ("sdtw", "idm", "cidm")]
     console = Console(quiet=True)
     assert run_ablation("lav", plans, results, data, False, console) == 6
     assert run_ablation("lav", plans, results, data, False, console) == 0  # finished runs are skipped

@@ -1,6 +1,7 @@
 """bench tune in one process: search spaces, a real 3-trial study, reuse of finished trial
 runs, pruning recorded as pruned, the tuned config for bench suite --tuned, TUNING.md."""
 import math
+import re
 from dataclasses import replace
 
 import optuna
@@ -169,3 +170,46 @@ def test_suite_tuned_retrains_the_best_config_on_val_and_the_leaderboard_tells_i
         tmp_path / "results" / "tuning" / "studies.journal").read_bytes()
     assert len(list((published / "tuning" / "runs").rglob("record.json"))) == 2
     assert not list((published / "tuning").rglob("*.pt"))
+
+
+def test_a_variants_defining_fields_stay_pinned_while_the_rest_is_searched():
+    space = describe_space("lac", "t0.6")
+    assert "smoothing" not in space and "temperature" in space
+    values = suggest(optuna.trial.FixedTrial(some_point(space)), "lac", "t0.6")
+    assert values["method"]["smoothing"] == 0.6 and values["method"]["temperature"] == space["temperature"]["high"]
+
+
+def _study_with_one_trial(storage, name: str, method: str, variant: str | None, value: float) -> dict:
+    """A study holding one complete trial at a point of the method's (variant's) space, added
+    through Optuna's own API (no training): what bench tune leaves behind, for the readers."""
+    space = describe_space(method, variant)
+    params = some_point(space)
+    recorder_trial = optuna.trial.FixedTrial(params)
+    distributions = {}
+    for key, spec in space.items():
+        distributions[key] = (optuna.distributions.CategoricalDistribution(spec["choices"]) if spec["kind"] == "categorical"
+                              else optuna.distributions.FloatDistribution(spec["low"], spec["high"], log=spec["log"]))
+    study = optuna.create_study(study_name=name, storage=storage.storage, direction="maximize")
+    study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=value))
+    return suggest(recorder_trial, method, variant)
+
+
+def test_ablate_tuned_runs_every_row_with_its_own_studys_best_config(tmp_path):
+    from bench.ablate import ABLATIONS, plan  # noqa: PLC0415
+    from bench.tuning.storage import open_storage  # noqa: PLC0415
+
+    storage = open_storage(None, tmp_path, 10)
+    variants = ABLATIONS["lrprop"].variants
+    expected = {v: _study_with_one_trial(storage, f"synthetic-lrprop+{v}", "lrprop", v, 50.0) for v in variants[:-1]}
+    last = re.escape(variants[-1])
+    with pytest.raises(ConfigError, match=f"no study 'synthetic-lrprop\\+{last}'.*bench tune --method lrprop --variant {last}"):
+        plan("lrprop", "synthetic", [0], [], tuned=True, results_root=tmp_path)
+    expected[variants[-1]] = _study_with_one_trial(storage, f"synthetic-lrprop+{variants[-1]}", "lrprop",
+                                                   variants[-1], 60.0)
+    planned = plan("lrprop", "synthetic", [0, 1], [], tuned=True, results_root=tmp_path)
+    assert len(planned) == 6
+    for run in planned:
+        values = expected[run.resolved.variant]
+        assert run.tuned["study"] == f"synthetic-lrprop+{run.resolved.variant}" and run.tuned["trial"] == 0
+        assert run.resolved.trainer.lr == values["trainer"]["lr"]
+        assert all(getattr(run.resolved.method, k) == v for k, v in values["method"].items())

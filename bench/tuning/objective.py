@@ -77,7 +77,7 @@ def pruning_watch(trial: optuna.Trial, resolved: ResolvedConfig, reported: dict[
 
 def run_trial(trial: optuna.Trial, spec: TuneSpec, console: Console) -> float:
     """Train and score one trial; raise optuna.TrialPruned for a pruned one."""
-    values = suggest(trial, spec.method)
+    values = suggest(trial, spec.method, spec.variant)
     resolved = spec.base_config(values)
     started = time.perf_counter()
     reported: dict[int, float] = {}

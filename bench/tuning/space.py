@@ -25,10 +25,32 @@ def trainer_space(trial: Any) -> dict[str, Any]:
     }
 
 
-def suggest(trial: Any, method: str) -> dict[str, dict[str, Any]]:
-    """One trial's config values, {"method": {...}, "trainer": {...}}; with an
-    ``optuna.trial.FixedTrial(params)`` it rebuilds a finished trial's config from its params."""
-    return {"method": METHODS.get(method).search_space(trial), "trainer": trainer_space(trial)}
+class PinnedTrial:
+    """A trial that answers the suggestions named in ``pinned`` with their pinned value instead
+    of searching them: a variant's defining fields (LAC's ``t0.6`` sets smoothing=0.6) stay
+    what the variant says while the rest of its space is tuned."""
+
+    def __init__(self, trial: Any, pinned: dict[str, Any]):
+        self.trial = trial
+        self.pinned = pinned
+
+    def suggest_float(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self.pinned[name] if name in self.pinned else self.trial.suggest_float(name, *args, **kwargs)
+
+    def suggest_int(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self.pinned[name] if name in self.pinned else self.trial.suggest_int(name, *args, **kwargs)
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        return self.pinned[name] if name in self.pinned else self.trial.suggest_categorical(name, choices)
+
+
+def suggest(trial: Any, method: str, variant: str | None = None) -> dict[str, dict[str, Any]]:
+    """One trial's config values, {"method": {...}, "trainer": {...}}, the fields the variant
+    sets pinned to its values; with an ``optuna.trial.FixedTrial(params)`` it rebuilds a
+    finished trial's config from its params."""
+    method_cls = METHODS.get(method)
+    pinned = PinnedTrial(trial, dict(method_cls.variants.get(variant, {})) if variant else {})
+    return {"method": method_cls.search_space(pinned), "trainer": trainer_space(trial)}
 
 
 def check_tunable(method: str) -> None:
@@ -60,10 +82,10 @@ class SpaceRecorder:
         return list(choices)[0]
 
 
-def describe_space(method: str) -> dict[str, dict[str, Any]]:
-    """Every parameter of ``method``'s study and its distribution."""
+def describe_space(method: str, variant: str | None = None) -> dict[str, dict[str, Any]]:
+    """Every searched parameter of a study of ``method`` (and ``variant``) and its distribution."""
     recorder = SpaceRecorder()
-    suggest(recorder, method)
+    suggest(recorder, method, variant)
     return recorder.space
 
 

@@ -74,7 +74,7 @@ class TuneSpec:
             raise ConfigError(f"--pruner {self.pruner} is not one of {', '.join(PRUNERS)}")
         check_tunable(self.method)
         fixed = set(tuned_keys(parse_overrides(list(self.overrides))))
-        searched = set(tuned_keys(suggest(SpaceRecorder(), self.method)))
+        searched = set(tuned_keys(suggest(SpaceRecorder(), self.method, self.variant)))
         if fixed & searched:
             raise ConfigError(f"--set {sorted(fixed & searched)[0]} fixes a parameter the study searches; drop it, "
                               "or tune without it by naming a variant")
@@ -130,7 +130,7 @@ def budget(spec: TuneSpec, resolved: ResolvedConfig) -> dict[str, Any]:
             "sampler": {"name": "TPESampler", "seed": f"{spec.seed} + trial number",
                         "n_startup_trials": startup_trials(spec.trials)},
             "pruner": {"name": spec.pruner, "report_every": report_every(steps)},
-            "space": describe_space(spec.method), "base_config": stable_hash(resolved.as_dict())}
+            "space": describe_space(spec.method, spec.variant), "base_config": stable_hash(resolved.as_dict())}
 
 
 def _differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:

@@ -37,4 +37,4 @@ def tuned_values(method: str, variant: str | None, dataset: str, storage_url: st
     budget = study.user_attrs.get("budget", {})
     provenance = {"study": name, "trial": best.number, "objective": best.value,
                   "trials": budget.get("trials"), "steps": budget.get("steps")}
-    return suggest(optuna.trial.FixedTrial(best.params), method), provenance
+    return suggest(optuna.trial.FixedTrial(best.params), method, variant), provenance
