@@ -169,9 +169,13 @@ def work(spec: TuneSpec, console: Console) -> None:
         run_claimed(study, trial, spec, storage, console)
 
 
-def _worker_process(spec: TuneSpec, threads: int) -> None:
-    """A spawned worker: its share of the cores; a user error is one line and exit status 2."""
+def _worker_process(spec: TuneSpec, threads: int, index: int) -> None:
+    """A spawned worker: its share of the cores and, on a multi-GPU host, GPU ``index`` modulo
+    their number (trainer.device=auto means the current CUDA device); a user error is one line
+    and exit status 2."""
     torch.set_num_threads(threads)
+    if torch.cuda.is_available():
+        torch.cuda.set_device(index % torch.cuda.device_count())
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     console = Console(soft_wrap=True)
     try:
@@ -200,7 +204,7 @@ def tune(spec: TuneSpec, console: Console | None = None) -> optuna.Study:
     else:
         threads = max(1, (os.cpu_count() or 1) // spec.workers)
         context = multiprocessing.get_context("spawn")
-        processes = [context.Process(target=_worker_process, args=(spec, threads), name=f"tune-worker-{k}")
+        processes = [context.Process(target=_worker_process, args=(spec, threads, k), name=f"tune-worker-{k}")
                      for k in range(spec.workers)]
         for process in processes:
             process.start()
