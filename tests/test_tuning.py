@@ -39,6 +39,17 @@ def test_every_search_space_builds_a_valid_config_with_a_fixed_trial(method):
         assert getattr(resolved.trainer if section == "trainer" else resolved.method, field) == value
 
 
+@pytest.mark.parametrize("method", TRAINABLE)
+def test_every_default_config_lies_inside_its_search_space(method):
+    """Trial 0 of a study is the untuned config, so every default must be a point of the space."""
+    from bench.tuning.space import parameter_defaults  # noqa: PLC0415
+
+    space = describe_space(method)
+    for name, value in parameter_defaults(resolve(method=method), space).items():
+        spec = space[name]
+        assert value in spec["choices"] if spec["kind"] == "categorical" else spec["low"] <= value <= spec["high"]
+
+
 def test_the_trainer_space_is_the_same_for_every_method():
     shared = [{k: v for k, v in describe_space(m).items() if k.startswith("trainer.")} for m in TRAINABLE]
     assert all(space == shared[0] for space in shared)
@@ -74,6 +85,9 @@ def test_a_three_trial_study_completes_and_its_best_comes_from_real_run_records(
     assert not set(store_splits["train"]) & set(store_splits["tune"]) and len(store_splits["tune"]) == 1
     best = best_trial(study)
     assert best.value == max(t.value for t in complete)
+    first = study.trials[0]
+    assert first.user_attrs["defaults"] and first.params == study.user_attrs["defaults"]
+    assert first.params["trainer.lr"] == 1e-3 and first.params["temperature"] == 0.1   # synthetic lr, SCL's tau
     values, provenance = tuned_values("scl", None, "synthetic", None, spec.results)
     assert provenance["trial"] == best.number and provenance["objective"] == best.value
     assert values == suggest(optuna.trial.FixedTrial(best.params), "scl")

@@ -7,6 +7,10 @@ The study stores that budget (``budget``, a user attribute) with its search spac
 rerun that asks for another budget or space is refused instead of mixing trials, and
 TUNING.md can state it.
 
+Trial 0 of every study is the untuned config (the paper defaults, or the dataset's): the
+search starts from it, so a study's best is never worse than the defaults on the tune split,
+and TUNING.md shows what tuning added beyond them.
+
 Sampler: TPE, seeded per trial (``seed + trial number``): TPE keeps no state between trials
 (it reads the study's history), so a fresh sampler per trial makes one worker's study
 reproducible and keeps workers and reruns from repeating each other's random start-up
@@ -127,6 +131,7 @@ def budget(spec: TuneSpec, resolved: ResolvedConfig) -> dict[str, Any]:
     return {"method": spec.method, "variant": spec.variant, "dataset": spec.dataset,
             "encoder": resolved.encoder_name, "trials": spec.trials, "steps": steps, "seed": spec.seed,
             "split": "tune", "objective": f"mean of {', '.join(HEADLINE_METRICS)} on the tune split",
+            "first_trial": "the untuned defaults",
             "sampler": {"name": "TPESampler", "seed": f"{spec.seed} + trial number",
                         "n_startup_trials": startup_trials(spec.trials)},
             "pruner": {"name": spec.pruner, "report_every": report_every(steps)},
@@ -159,7 +164,9 @@ def open_study(spec: TuneSpec, storage: StudyStorage) -> optuna.Study:
     study = optuna.create_study(study_name=name, storage=storage.storage, direction="maximize",
                                 sampler=make_sampler(spec.seed, spec.trials, 0), pruner=make_pruner(spec.pruner, 1),
                                 load_if_exists=True)
+    defaults = parameter_defaults(resolved, wanted["space"])
     study.set_user_attr("budget", wanted)
-    study.set_user_attr("defaults", parameter_defaults(resolved, wanted["space"]))
+    study.set_user_attr("defaults", defaults)
     study.set_user_attr("label", run_label(resolved))
+    study.enqueue_trial(defaults, user_attrs={"defaults": True})   # trial 0: the untuned config
     return study
