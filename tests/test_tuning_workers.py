@@ -128,3 +128,30 @@ def test_unknown_storage_schemes_are_named(tmp_path, scheme):
 
     with pytest.raises(ConfigError, match="unknown storage scheme"):
         open_storage(scheme, tmp_path, 1)
+
+
+def test_rerunning_after_the_only_worker_was_killed_continues_and_resumes_its_checkpoint(tmp_path):
+    from bench.runner import read_record  # noqa: PLC0415
+
+    prepare(tmp_path)
+    command = tune_command(tmp_path, 2, 60)
+    victim = start(command, tmp_path / "victim.log")
+    try:
+        killed = wait_for_running_trial_of(lambda: journal_storage(tmp_path), victim.pid, time.monotonic() + WAIT_S)
+        checkpoints = tmp_path / "results" / "tuning" / "checkpoints"
+        deadline = time.monotonic() + WAIT_S
+        while not list(checkpoints.glob("*.pt")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+    again = subprocess.run(command, capture_output=True, text=True, timeout=WAIT_S)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert f"trial {killed}: its worker died; failed and re-queued" in again.stdout
+    study = load(journal_storage(tmp_path))
+    assert_exact(study, 2, killed)
+    retry = next(t for t in study.trials if t.system_attrs.get("failed_trial") == killed)
+    record = read_record(tmp_path / "results" / retry.user_attrs["run_dir"])
+    assert record["training"]["resumed_from"] > 0          # the retry went on from the dead trial's checkpoint
