@@ -107,6 +107,7 @@ def test_postgres_two_workers_one_killed_still_exactly_n(tmp_path, postgres_url)
     assert not (tmp_path / "results" / "tuning" / "studies.journal").exists()
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # this test asks outside Study.optimize on purpose
 def test_postgres_heartbeat_fails_and_requeues_a_silent_trial_of_another_host(tmp_path, postgres_url):
     storage = open_storage(postgres_url, tmp_path, heartbeat_s=1)
     study = optuna.create_study(study_name="heartbeat", storage=storage.storage, direction="maximize")
